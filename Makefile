@@ -1,0 +1,58 @@
+# The book's two commands (see README.md):
+#   make book   install if needed, execute every chapter (default profile), render the HTML book
+#   make test   install if needed, lint, unit tests, every chapter in the quick profile, strict build
+# Both create .venv on first use and reuse it afterwards.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= default
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+# Keep jupyter, ipython, matplotlib and numba state out of $HOME.
+STATE := $(CURDIR)/.cache
+export MPLCONFIGDIR       := $(STATE)/matplotlib
+export IPYTHONDIR         := $(STATE)/ipython
+export JUPYTER_CONFIG_DIR := $(STATE)/jupyter/config
+export JUPYTER_RUNTIME_DIR:= $(STATE)/jupyter/runtime
+export NUMBA_CACHE_DIR    := $(STATE)/numba
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# Offline copy of the real data: ../shared/data when it is there, unless already set.
+SHARED_DATA := $(abspath ../shared/data)
+export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
+
+.PHONY: book test install chapters html unit lint clean
+
+book: $(STAMP)
+	$(PY) -m helpers.run --profile $(PROFILE)
+	$(MAKE) --no-print-directory html
+
+test: $(STAMP) lint unit
+	$(PY) -m helpers.run --profile quick
+	$(MAKE) --no-print-directory html
+
+install: $(STAMP)
+
+$(STAMP): requirements/lock.txt requirements/constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/constraints.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/lock.txt -c requirements/constraints.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+chapters: $(STAMP)
+	$(PY) -m helpers.run --profile $(PROFILE)
+
+html: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check helpers tests
+
+clean:
+	rm -rf _build chapters lightning_logs .pt_tmp

@@ -1,0 +1,148 @@
+"""The data registry: every real file the book reads, fetched by hash.
+
+A file is taken from the offline mirror (``AGING_BOOK_DATA_MIRROR``) when its sha256 matches,
+otherwise downloaded with pooch into the cache (``AGING_BOOK_CACHE``) and verified there.
+Nothing downstream parses a path that did not come out of :func:`fetch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pooch
+import yaml
+
+MIRROR_ENV = "AGING_BOOK_DATA_MIRROR"
+CACHE_ENV = "AGING_BOOK_CACHE"
+REGISTRY_FILE = Path(__file__).resolve().parent.parent / "data" / "registry.yml"
+REQUIRED_FIELDS = ("key", "path", "url", "sha256", "size", "license", "citation", "description")
+
+
+class DataUnavailableError(RuntimeError):
+    """A registered file could be neither found in the mirror nor downloaded."""
+
+
+class HashMismatchError(ValueError):
+    """A file's sha256 differs from the registry's: it is refused, never parsed."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One real file: where it comes from, its pinned hash and its provenance."""
+
+    key: str
+    path: str
+    url: str
+    sha256: str | None
+    size: int | None
+    license: str
+    citation: str
+    description: str
+    format: str = ""
+
+    @property
+    def provenance(self) -> dict:
+        """The fields a loader copies into ``attrs`` / ``uns`` of what it returns."""
+        return {
+            "key": self.key,
+            "source": self.url,
+            "sha256": self.sha256,
+            "license": self.license,
+            "citation": self.citation,
+            "data": "real",
+        }
+
+
+def load_registry(path: Path | str = REGISTRY_FILE) -> dict[str, RegistryEntry]:
+    """Read the registry YAML into entries keyed by ``key``; malformed entries name the field."""
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text()) or {}
+    entries: dict[str, RegistryEntry] = {}
+    for i, raw in enumerate(doc.get("files", [])):
+        missing = [f for f in REQUIRED_FIELDS if f not in raw]
+        if missing:
+            raise ValueError(f"{path}: entry {i} ({raw.get('key', '?')}) lacks field(s) {missing}")
+        if raw["key"] in entries:
+            raise ValueError(f"{path}: duplicate key {raw['key']!r}")
+        sha = raw["sha256"]
+        if sha is not None and (len(str(sha)) != 64 or not _is_hex(str(sha))):
+            raise ValueError(f"{path}: entry {raw['key']!r} field sha256 is not 64 hex digits")
+        entries[raw["key"]] = RegistryEntry(**{k: raw[k] for k in raw if k in _FIELDS})
+    return entries
+
+
+_FIELDS = set(RegistryEntry.__dataclass_fields__)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def cache_dir() -> Path:
+    """Where downloads and parsed intermediates live (``AGING_BOOK_CACHE`` or the OS cache)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(pooch.os_cache("aging-clocks-book"))
+
+
+def mirror_dir() -> Path | None:
+    """The offline mirror folder named by ``AGING_BOOK_DATA_MIRROR``, if set."""
+    env = os.environ.get(MIRROR_ENV)
+    return Path(env) if env else None
+
+
+def sha256_of(path: Path | str) -> str:
+    """The sha256 hex digest of a file (pooch's implementation)."""
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+def _from_mirror(entry: RegistryEntry) -> Path | None:
+    mirror = mirror_dir()
+    if mirror is None or entry.sha256 is None:
+        return None
+    candidate = mirror / entry.path
+    if not candidate.is_file():
+        return None
+    actual = sha256_of(candidate)
+    if actual != entry.sha256:
+        raise HashMismatchError(
+            f"{candidate}: sha256 {actual} does not match the registry's {entry.sha256} "
+            f"for key {entry.key!r}; the file is refused (fix or remove it from {MIRROR_ENV})"
+        )
+    return candidate
+
+
+def _download(entry: RegistryEntry) -> Path:
+    target = cache_dir() / "downloads" / Path(entry.path).parent
+    known = f"sha256:{entry.sha256}" if entry.sha256 else None
+    try:
+        fetched = pooch.retrieve(
+            entry.url, known_hash=known, fname=Path(entry.path).name, path=target,
+            progressbar=False,
+        )
+    except ValueError as err:  # pooch: downloaded file's hash differs
+        raise HashMismatchError(f"{entry.key!r} from {entry.url}: {err}") from err
+    except Exception as err:  # no network, 404, refused connection...
+        raise DataUnavailableError(
+            f"data file {entry.key!r} is not available: it is not in the offline mirror "
+            f"(set {MIRROR_ENV} to a folder holding {entry.path}) and downloading "
+            f"{entry.url} failed ({type(err).__name__}: {err}). Expected sha256: "
+            f"{entry.sha256 or 'not yet recorded'}."
+        ) from err
+    if entry.sha256 is None:
+        logging.getLogger(__name__).warning(
+            "%s has no pinned hash; record sha256: %s in %s", entry.key, sha256_of(fetched),
+            REGISTRY_FILE,
+        )
+    return Path(fetched)
+
+
+def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:
+    """Return a local path to the registered file ``key``, its hash verified."""
+    registry = load_registry() if registry is None else registry
+    if key not in registry:
+        raise KeyError(f"{key!r} is not in the data registry {REGISTRY_FILE}")
+    entry = registry[key]
+    return _from_mirror(entry) or _download(entry)

@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated cache, a scratch registry, and the real-data mirror if present."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.registry import CACHE_ENV, MIRROR_ENV, RegistryEntry
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def real_mirror() -> Path | None:
+    """The offline mirror of real files: $AGING_BOOK_DATA_MIRROR, else ../shared/data."""
+    env = os.environ.get(MIRROR_ENV)
+    if env:
+        return Path(env)
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
+
+
+requires_real_data = pytest.mark.skipif(
+    real_mirror() is None, reason="no offline mirror of the real data files"
+)
+
+
+@pytest.fixture(autouse=True)
+def _real_mirror_env(monkeypatch):
+    """Point every test at the real mirror unless the test overrides it."""
+    mirror = real_mirror()
+    if mirror is not None:
+        monkeypatch.setenv(MIRROR_ENV, str(mirror))
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """An empty cache folder for this test only."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    return cache
+
+
+@pytest.fixture
+def scratch_entry():
+    """A registry entry for a small file whose URL can never answer (a closed local port)."""
+    content = b"CpGmarker,CoefficientTraining\ncg1,0.5\n"
+    import hashlib
+
+    return content, RegistryEntry(
+        key="scratch_clock", path="clocks/scratch.csv",
+        url="http://127.0.0.1:9/scratch.csv", sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content), license="CC0", citation="none", description="test file",
+    )

@@ -1,0 +1,113 @@
+"""The data registry: hashes pinned, mirror used only on a match, clear errors otherwise."""
+
+import re
+
+import pytest
+import yaml
+
+from helpers import registry
+from helpers.registry import DataUnavailableError, HashMismatchError, fetch, load_registry
+from tests.conftest import SHARED_DATA, requires_real_data
+
+
+def test_registry_lists_every_shared_file_with_its_hash():
+    entries = load_registry()
+    assert len(entries) == 14
+    shared = SHARED_DATA / "REGISTRY.md"
+    if not shared.is_file():
+        pytest.skip("../shared/data/REGISTRY.md not present")
+    rows = re.findall(r"^\| (\S+) \| .*? \| ([0-9a-f]{64}) \| (\d+) \|", shared.read_text(), re.M)
+    assert len(rows) == 14
+    by_path = {e.path: e for e in entries.values()}
+    for path, sha, size in rows:
+        assert by_path[path].sha256 == sha, path
+        assert by_path[path].size == int(size), path
+
+
+def test_registry_entries_are_pinned_to_commits():
+    for entry in load_registry().values():
+        assert re.fullmatch(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/.+",
+                            entry.url), entry.key
+        assert entry.license and entry.citation and entry.description
+
+
+def test_registry_rejects_entry_without_field(tmp_path):
+    bad = tmp_path / "registry.yml"
+    bad.write_text(yaml.safe_dump({"files": [{"key": "x", "path": "a", "url": "u"}]}))
+    with pytest.raises(ValueError, match=r"entry 0 \(x\) lacks field.*sha256"):
+        load_registry(bad)
+
+
+def test_registry_rejects_malformed_hash(tmp_path):
+    entry = {"key": "x", "path": "a", "url": "u", "sha256": "abc", "size": 1, "license": "l",
+             "citation": "c", "description": "d"}
+    bad = tmp_path / "registry.yml"
+    bad.write_text(yaml.safe_dump({"files": [entry]}))
+    with pytest.raises(ValueError, match="'x' field sha256"):
+        load_registry(bad)
+
+
+def test_mirror_file_with_matching_hash_is_used(tmp_path, monkeypatch, isolated_cache,
+                                                scratch_entry):
+    content, entry = scratch_entry
+    (tmp_path / "clocks").mkdir()
+    (tmp_path / "clocks" / "scratch.csv").write_bytes(content)
+    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path))
+    path = fetch(entry.key, {entry.key: entry})
+    assert path == tmp_path / "clocks" / "scratch.csv"
+
+
+def test_mirror_file_with_wrong_hash_is_refused(tmp_path, monkeypatch, isolated_cache,
+                                                scratch_entry):
+    content, entry = scratch_entry
+    (tmp_path / "clocks").mkdir()
+    (tmp_path / "clocks" / "scratch.csv").write_bytes(content + b"cg2,1.0\n")
+    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path))
+    with pytest.raises(HashMismatchError) as err:
+        fetch(entry.key, {entry.key: entry})
+    assert "scratch_clock" in str(err.value) and entry.sha256 in str(err.value)
+    assert "scratch.csv" in str(err.value)
+
+
+def test_missing_file_without_mirror_or_network_names_everything(tmp_path, monkeypatch,
+                                                                 isolated_cache, scratch_entry):
+    _, entry = scratch_entry
+    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path / "empty"))
+    with pytest.raises(DataUnavailableError) as err:
+        fetch(entry.key, {entry.key: entry})
+    message = str(err.value)
+    for needle in (entry.key, entry.url, entry.sha256, registry.MIRROR_ENV):
+        assert needle in message
+
+
+def test_verified_cache_copy_is_reused_without_network(monkeypatch, isolated_cache,
+                                                       scratch_entry):
+    content, entry = scratch_entry
+    monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
+    cached = isolated_cache / "downloads" / "clocks" / "scratch.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(content)
+    assert fetch(entry.key, {entry.key: entry}) == cached
+
+
+def test_corrupted_cache_copy_is_not_used(monkeypatch, isolated_cache, scratch_entry):
+    content, entry = scratch_entry
+    monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
+    cached = isolated_cache / "downloads" / "clocks" / "scratch.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(content[:-3])
+    with pytest.raises(DataUnavailableError, match="scratch_clock"):
+        fetch(entry.key, {entry.key: entry})
+
+
+def test_unknown_key_is_an_error():
+    with pytest.raises(KeyError, match="not_a_file"):
+        fetch("not_a_file")
+
+
+@requires_real_data
+def test_every_real_file_verifies_from_the_mirror():
+    for key, entry in load_registry().items():
+        path = fetch(key)
+        assert registry.sha256_of(path) == entry.sha256
+        assert path.stat().st_size == entry.size

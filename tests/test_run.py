@@ -1,0 +1,100 @@
+"""The chapter runner: toc order, profiles, overrides, and a non-zero exit naming the failure."""
+
+import textwrap
+
+import nbformat
+import pytest
+
+from helpers import run
+
+CHAPTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+# {title}
+
+```{{code-cell}} ipython3
+:tags: [parameters]
+seed = 0
+n = 10
+```
+
+```{{code-cell}} ipython3
+{body}
+```
+"""
+
+
+def _book(tmp_path, chapters: dict[str, str]):
+    (tmp_path / "notebooks" / "profiles").mkdir(parents=True)
+    for name, body in chapters.items():
+        (tmp_path / "notebooks" / f"{name}.md").write_text(CHAPTER.format(title=name, body=body))
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n" + "".join(
+        f"  - file: chapters/{name}\n" for name in chapters)
+    (tmp_path / "_toc.yml").write_text(toc)
+    (tmp_path / "notebooks" / "profiles" / "quick.yml").write_text(textwrap.dedent("""\
+        all: {seed: 7, profile: quick}
+        chapters: {}
+        """))
+    return tmp_path
+
+
+def test_toc_order_is_the_run_order(tmp_path):
+    book = _book(tmp_path, {"b_second": "1", "a_first": "1"})
+    assert run.chapters_from_toc(book / "_toc.yml") == ["b_second", "a_first"]
+
+
+def test_repository_toc_lists_the_data_sources_chapter():
+    assert "data_sources" in run.chapters_from_toc(run.ROOT / "_toc.yml")
+
+
+def test_parameters_come_from_profile_then_overrides():
+    profile = {"all": {"seed": 7, "profile": "quick"}, "chapters": {"ch": {"n": 3}}}
+    params = run.chapter_parameters("ch", {"seed": 0, "n": 10}, profile, {"n": 5})
+    assert params == {"seed": 7, "n": 5}  # 'profile' is not declared by this chapter
+
+
+def test_unknown_override_is_refused_with_the_declared_names():
+    profile = {"all": {}, "chapters": {}}
+    with pytest.raises(run.ChapterError, match=r"no parameter\(s\) \['epochs'\].*\['n', 'seed'\]"):
+        run.chapter_parameters("ch", {"seed": 0, "n": 10}, profile, {"epochs": 5})
+
+
+def test_overrides_are_typed_like_papermill():
+    assert run.parse_overrides([["n", "5"], ["lr", "0.1"], ["name", "abc"], ["ok", "true"]]) \
+        == {"n": 5, "lr": 0.1, "name": "abc", "ok": True}
+
+
+def test_runner_injects_parameters_and_writes_the_executed_notebook(tmp_path, capsys):
+    book = _book(tmp_path, {"good": "result = seed * n"})
+    code = run.main(["--profile", "quick", "--chapter", "good", "-p", "n", "3"], root=book)
+    assert code == 0
+    executed = nbformat.read(book / "chapters" / "good.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "seed = 7" in injected[0].source and "n = 3" in injected[0].source
+    out = capsys.readouterr().out
+    assert "[1/1] good (profile quick)" in out and "total" in out
+
+
+def test_runner_exits_non_zero_naming_chapter_and_cell(tmp_path, capsys):
+    book = _book(tmp_path, {"fine": "x = 1", "broken": "raise ValueError('planted failure')"})
+    code = run.main(["--profile", "quick"], root=book)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "chapter 'broken'" in err and "code cell 2 of" in err and "broken.md" in err
+    assert "ValueError: planted failure" in err
+    assert "fine" not in err
+    assert (book / "chapters" / "fine.ipynb").is_file()
+
+
+def test_unknown_profile_lists_known_ones(tmp_path):
+    book = _book(tmp_path, {"good": "1"})
+    with pytest.raises(FileNotFoundError, match=r"known: \['quick'\]"):
+        run.load_profile("fast", book)
