@@ -24,11 +24,11 @@ export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(S
 
 .PHONY: book test install chapters html unit lint clean
 
-book: $(STAMP)
+book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.run --profile $(PROFILE)
 	$(MAKE) --no-print-directory html
 
-test: $(STAMP) lint unit
+test: $(STAMP) lint unit | $(STATE)/.dirs
 	$(PY) -m helpers.run --profile quick
 	$(MAKE) --no-print-directory html
 
@@ -42,13 +42,17 @@ $(STAMP): requirements/lock.txt requirements/constraints.txt pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-chapters: $(STAMP)
+$(STATE)/.dirs:
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR) $(NUMBA_CACHE_DIR)
+	@touch $@
+
+chapters: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.run --profile $(PROFILE)
 
-html: $(STAMP)
+html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-unit: $(STAMP)
+unit: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m pytest
 
 lint: $(STAMP)

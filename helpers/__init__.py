@@ -6,3 +6,9 @@ One module per pipeline stage: ``registry`` (hashed real files), ``loaders`` (pa
 """
 
 __version__ = "0.1.0"
+
+import warnings
+
+# Chapters are rendered as static HTML, where tqdm's text bars are what should show: silence
+# tqdm.auto's advice to install ipywidgets (it is imported by anndata, before any chapter code).
+warnings.filterwarnings("ignore", message="IProgress not found")
