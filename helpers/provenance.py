@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers import loaders
 from helpers.registry import fetch, load_registry, mirror_dir
 
 PUBLISHED_VALUES = Path(__file__).resolve().parent.parent / "data" / "published" / "values.csv"
@@ -17,12 +18,12 @@ _RAW = re.compile(r"https://raw\.githubusercontent\.com/([^/]+/[^/]+)/([0-9a-f]{
 
 
 def source_label(url: str) -> str:
-    """``owner/repo @ commit7 : path`` for a raw GitHub URL, else the URL itself."""
+    """``owner/repo @ commit7`` for a raw GitHub URL, else the URL itself."""
     match = _RAW.fullmatch(url)
     if not match:
         return url
-    repo, commit, path = match.groups()
-    return f"{repo} @ {commit[:7]} : {path}"
+    repo, commit, _ = match.groups()
+    return f"{repo} @ {commit[:7]}"
 
 
 def registry_table(verify: bool = True) -> pd.DataFrame:
@@ -30,9 +31,9 @@ def registry_table(verify: bool = True) -> pd.DataFrame:
     mirror = mirror_dir()
     rows = []
     for entry in load_registry().values():
-        row = {"key": entry.key, "what": entry.description, "source": source_label(entry.url),
+        row = {"key": entry.key, "what": entry.title, "source": source_label(entry.url),
                "license": entry.license, "size_kB": round(entry.size / 1024, 1),
-               "sha256": entry.sha256[:12] + "...", "data": "real"}
+               "sha256": entry.sha256[:12] + "…", "data": "real"}
         if verify:
             path = fetch(entry.key)  # raises if missing or if the hash differs
             row["hash_verified"] = True
@@ -47,21 +48,68 @@ def published_values(paper: str | None = None) -> pd.DataFrame:
     return table if paper is None else table[table["paper"] == paper].reset_index(drop=True)
 
 
+def _row(features: str, values: str, samples="", ages="") -> dict:
+    return {"samples": samples, "features": features, "ages": ages, "values": values}
+
+
 def describe_methylation(adata) -> dict:
     """Samples, CpGs, age groups and beta range of a methylation AnnData."""
     ages = adata.obs["age"]
-    return {"samples": adata.n_obs, "features": f"{adata.n_vars:,} CpGs",
-            "ages": f"{int((ages == 0).sum())} newborns (age 0); {int((ages > 0).sum())} aged "
-                    f"{ages[ages > 0].min():.0f}-{ages.max():.0f}",
-            "values": f"beta {adata.X.min():.3f}-{adata.X.max():.3f}, no missing values"}
+    return _row(f"{adata.n_vars:,} CpGs",
+                f"beta {adata.X.min():.3f}-{adata.X.max():.3f}, no missing values",
+                samples=adata.n_obs,
+                ages=f"{int((ages == 0).sum())} newborns (age 0); {int((ages > 0).sum())} aged "
+                     f"{ages[ages > 0].min():.0f}-{ages.max():.0f}")
 
 
 def describe_expression(adata) -> dict:
     """Samples, genes, sex and age brackets of an expression AnnData."""
     brackets = adata.obs["age_bracket"].value_counts().sort_index()
     sexes = adata.obs["sex"].value_counts()
-    return {"samples": adata.n_obs, "features": f"{adata.n_vars:,} genes (Ensembl ids)",
-            "ages": "brackets " + ", ".join(f"{b}: {n}" for b, n in brackets.items()),
-            "values": f"read counts, median library size "
-                      f"{float(np.median(adata.X.sum(axis=1))) / 1e6:.1f} M reads; "
-                      + ", ".join(f"{s}: {n}" for s, n in sexes.items())}
+    library = float(np.median(adata.X.sum(axis=1))) / 1e6
+    return _row(f"{adata.n_vars:,} genes (Ensembl ids)",
+                f"read counts, median library size {library:.1f} M reads; "
+                + ", ".join(f"{s}: {n}" for s, n in sexes.items()),
+                samples=adata.n_obs,
+                ages="brackets " + ", ".join(f"{b}: {n}" for b, n in brackets.items()))
+
+
+def _counts(series: pd.Series) -> str:
+    return ", ".join(f"{k}: {v:,}" for k, v in series.value_counts().items())
+
+
+def _with_terms(table: pd.DataFrame) -> int:
+    return int((table["terms"].str.len() > 0).sum())
+
+
+def dataset_overview() -> pd.DataFrame:
+    """One row per real dataset of the registry: samples, features, ages and values."""
+    locations, islands = loaders.load_hm450_locations(), loaders.load_hm450_islands()
+    tss, gencode = loaders.load_refseq_tss(), loaders.load_gencode_v26()
+    reactome = loaders.load_reactome_pathways()
+    mechanisms, diseases = loaders.load_opengenes_hallmarks(), loaders.load_opengenes_diseases()
+    rows = {
+        "GSE30870 blood methylomes": describe_methylation(loaders.load_gse30870()),
+        "GTEx v8 skeletal muscle": describe_expression(loaders.load_gtex_muscle()),
+        "450k probe locations (hg19)": _row(
+            f"{len(locations):,} probes",
+            f"{locations['chr'].nunique()} chromosomes; strand {_counts(locations['strand'])}"),
+        "450k CpG-island relation": _row(f"{len(islands):,} probes",
+                                         _counts(islands["Relation_to_Island"])),
+        "RefSeq TSS (hg19)": _row(f"{len(tss):,} TSSs of {tss['gene'].nunique():,} genes",
+                                  f"strand {_counts(tss['strand'])}"),
+        "GENCODE v26 genes": _row(
+            f"{len(gencode):,} genes",
+            f"{(gencode['geneType'] == 'protein coding').sum():,} protein coding"),
+        "Reactome pathways": _row(f"{len(reactome):,} pathways",
+                                  f"median {reactome['n_genes'].median():.0f} genes per pathway"),
+        "Open Genes mechanisms": _row(
+            f"{len(mechanisms):,} genes",
+            f"{_with_terms(mechanisms):,} genes with at least one of "
+            f"{mechanisms['terms'].explode().nunique()} mechanisms"),
+        "Open Genes diseases": _row(f"{len(diseases):,} genes",
+                                    f"{_with_terms(diseases):,} genes with a disease"),
+    }
+    overview = pd.DataFrame.from_dict(rows, orient="index")
+    overview.insert(0, "data", "real")
+    return overview

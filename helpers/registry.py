@@ -18,7 +18,9 @@ import yaml
 MIRROR_ENV = "AGING_BOOK_DATA_MIRROR"
 CACHE_ENV = "AGING_BOOK_CACHE"
 REGISTRY_FILE = Path(__file__).resolve().parent.parent / "data" / "registry.yml"
-REQUIRED_FIELDS = ("key", "path", "url", "sha256", "size", "license", "citation", "description")
+REQUIRED_FIELDS = (
+    "key", "title", "path", "url", "sha256", "size", "license", "citation", "description",
+)
 
 
 class DataUnavailableError(RuntimeError):
@@ -34,6 +36,7 @@ class RegistryEntry:
     """One real file: where it comes from, its pinned hash and its provenance."""
 
     key: str
+    title: str
     path: str
     url: str
     sha256: str | None

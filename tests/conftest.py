@@ -47,7 +47,7 @@ def scratch_entry():
     import hashlib
 
     return content, RegistryEntry(
-        key="scratch_clock", path="clocks/scratch.csv",
+        key="scratch_clock", title="scratch clock", path="clocks/scratch.csv",
         url="http://127.0.0.1:9/scratch.csv", sha256=hashlib.sha256(content).hexdigest(),
         size=len(content), license="CC0", citation="none", description="test file",
     )

@@ -39,8 +39,8 @@ def test_registry_rejects_entry_without_field(tmp_path):
 
 
 def test_registry_rejects_malformed_hash(tmp_path):
-    entry = {"key": "x", "path": "a", "url": "u", "sha256": "abc", "size": 1, "license": "l",
-             "citation": "c", "description": "d"}
+    entry = {"key": "x", "title": "t", "path": "a", "url": "u", "sha256": "abc", "size": 1,
+             "license": "l", "citation": "c", "description": "d"}
     bad = tmp_path / "registry.yml"
     bad.write_text(yaml.safe_dump({"files": [entry]}))
     with pytest.raises(ValueError, match="'x' field sha256"):
