@@ -56,7 +56,7 @@ unit: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check helpers tests
+	$(PY) -m ruff check helpers tests benchmarks
 
 clean:
 	rm -rf _build chapters lightning_logs .pt_tmp

@@ -1,7 +1,8 @@
 """Tested helpers behind the executable book on the Precious1GPT and HallmarkAge aging clocks.
 
 One module per pipeline stage: ``registry`` (hashed real files), ``loaders`` (parsing them),
-``cache`` (parameter-keyed intermediates), ``clocks`` (published linear clocks), ``metrics``,
+``rdata_xdr`` (fast .rda reading), ``cache`` (parameter-keyed intermediates), ``clocks``
+(published linear clocks), ``metrics``,
 ``provenance`` (tables about the data), ``run`` (the chapter runner).
 """
 

@@ -14,6 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from helpers import rdata_xdr
 from helpers.cache import cached_frame
 from helpers.registry import RegistryEntry, fetch, load_registry
 
@@ -43,25 +44,12 @@ def _read_rda_frame(path: Path, name: str) -> pd.DataFrame:
 
 
 def _read_rda_s4_dataframe(path: Path, name: str) -> pd.DataFrame:
-    """One Bioconductor S4 ``DataFrame`` from an .rda file (rdata; pyreadr skips S4 objects)."""
-    import warnings
-
-    import rdata
-
-    def as_frame(obj, attrs):
-        return pd.DataFrame({str(k): np.asarray(v) for k, v in obj.listData.items()},
-                            index=pd.Index(obj.rownames.astype(object), name="probe"))
-
-    constructors = {**rdata.conversion.DEFAULT_CLASS_MAP, "DataFrame": as_frame}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        objects = rdata.read_rda(str(path), constructor_dict=constructors)
+    """One Bioconductor S4 ``DataFrame`` from an .rda file (pyreadr skips S4 objects)."""
+    objects = rdata_xdr.read_rda(path)
     if name not in objects:
         raise DataFormatError(f"{path}: no R object named {name!r} (found {list(objects)})")
-    frame = objects[name]
-    if not isinstance(frame, pd.DataFrame):
-        raise DataFormatError(f"{path}: object {name!r} is {type(frame).__name__}, not DataFrame")
-    return frame.astype({c: object for c in frame.columns if frame[c].dtype.kind == "U"})
+    rownames, columns = rdata_xdr.s4_dataframe_columns(objects[name], path)
+    return pd.DataFrame(columns, index=pd.Index(rownames, name="probe"))
 
 
 def _require_columns(frame: pd.DataFrame, columns, path: Path) -> None:
@@ -138,7 +126,7 @@ def load_gtex_muscle() -> ad.AnnData:
 
 def _load_probe_annotation(key: str, object_name: str) -> pd.DataFrame:
     entry, path = _entry_and_path(key)
-    frame = cached_frame(f"rda-{key}", {"sha256": entry.sha256, "reader": "rdata-DataFrame-1"},
+    frame = cached_frame(f"rda-{key}", {"sha256": entry.sha256, "reader": "xdr-1"},
                          lambda: _read_rda_s4_dataframe(path, object_name))
     frame.index.name = "probe"
     return _tag(frame, entry)
