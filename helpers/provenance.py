@@ -32,8 +32,10 @@ def registry_table(verify: bool = True) -> pd.DataFrame:
     rows = []
     for entry in load_registry().values():
         row = {"key": entry.key, "what": entry.title, "source": source_label(entry.url),
-               "license": entry.license, "size_kB": round(entry.size / 1024, 1),
-               "sha256": entry.sha256[:12] + "…", "data": "real"}
+               "license": entry.license,
+               "size_kB": round(entry.size / 1024, 1) if entry.size else None,
+               "sha256": entry.sha256[:12] + "…" if entry.sha256 else "not pinned yet",
+               "data": "real"}
         if verify:
             path = fetch(entry.key)  # raises if missing or if the hash differs
             row["hash_verified"] = True
