@@ -38,7 +38,7 @@ def registry_table(verify: bool = True) -> pd.DataFrame:
                "data": "real"}
         if verify:
             path = fetch(entry.key)  # raises if missing or if the hash differs
-            row["hash_verified"] = True
+            row["hash_verified"] = entry.sha256 is not None
             row["read_from"] = "offline mirror" if mirror and mirror in path.parents else "cache"
         rows.append(row)
     return pd.DataFrame(rows).set_index("key")
