@@ -24,8 +24,8 @@ class DataFormatError(ValueError):
 
 
 def _entry_and_path(key: str) -> tuple[RegistryEntry, Path]:
-    entry = load_registry()[key]
-    return entry, fetch(key)
+    registry = load_registry()
+    return registry[key], fetch(key, registry)
 
 
 def _tag(frame: pd.DataFrame, entry: RegistryEntry) -> pd.DataFrame:
@@ -128,7 +128,6 @@ def _load_probe_annotation(key: str, object_name: str) -> pd.DataFrame:
     entry, path = _entry_and_path(key)
     frame = cached_frame(f"rda-{key}", {"sha256": entry.sha256, "reader": "xdr-1"},
                          lambda: _read_rda_s4_dataframe(path, object_name))
-    frame.index.name = "probe"
     return _tag(frame, entry)
 
 

@@ -84,15 +84,16 @@ def _with_terms(table: pd.DataFrame) -> int:
     return int((table["terms"].str.len() > 0).sum())
 
 
-def dataset_overview() -> pd.DataFrame:
-    """One row per real dataset of the registry: samples, features, ages and values."""
+def dataset_overview(methylation, expression) -> pd.DataFrame:
+    """One row per real dataset of the registry: the two given cohorts, then the annotation and
+    gene-set files (loaded here): samples, features, ages and values."""
     locations, islands = loaders.load_hm450_locations(), loaders.load_hm450_islands()
     tss, gencode = loaders.load_refseq_tss(), loaders.load_gencode_v26()
     reactome = loaders.load_reactome_pathways()
     mechanisms, diseases = loaders.load_opengenes_hallmarks(), loaders.load_opengenes_diseases()
     rows = {
-        "GSE30870 blood methylomes": describe_methylation(loaders.load_gse30870()),
-        "GTEx v8 skeletal muscle": describe_expression(loaders.load_gtex_muscle()),
+        "GSE30870 blood methylomes": describe_methylation(methylation),
+        "GTEx v8 skeletal muscle": describe_expression(expression),
         "450k probe locations (hg19)": _row(
             f"{len(locations):,} probes",
             f"{locations['chr'].nunique()} chromosomes; strand {_counts(locations['strand'])}"),

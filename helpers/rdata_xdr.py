@@ -1,8 +1,9 @@
 """A small reader of R's XDR serialisation (.rda files), for the vectors inside S4 DataFrames.
 
 The ``rdata`` library is the reference (a test compares both on the same file); this reader
-exists because it reads the 450k annotation files (485,512 probes) about 50 times faster, which
-keeps a cold-cache chapter run within its time budget. It understands the object types these
+exists because it reads the 450k annotation files (485,512 probes) about 18 times faster
+(``benchmarks/rda_reader.py`` prints both timings), which keeps a cold-cache chapter run within
+its time budget. It understands the object types these
 files use: pairlists, symbols, strings, logical/integer/double vectors, lists, S4 objects and
 back-references; anything else raises ``NotImplementedError`` naming the type.
 """

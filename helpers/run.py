@@ -109,14 +109,12 @@ def parse_overrides(pairs: list[list[str]] | None) -> dict:
     return {key: yaml.safe_load(value) for key, value in (pairs or [])}
 
 
-def execute_chapter(source: Path, output: Path, parameters: dict, cwd: Path) -> None:
-    """Execute one jupytext chapter with papermill; raise ChapterError naming the failing cell."""
-    import jupytext
+def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path) -> None:
+    """Execute one chapter (read from ``source``) with papermill; errors name the failing cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     chapter = source.stem
-    notebook = jupytext.read(source)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
@@ -154,9 +152,10 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
         try:
             if not source.is_file():
                 raise ChapterError(chapter, f"source {source} does not exist")
-            declared = declared_parameters(jupytext.read(source))
-            params = chapter_parameters(chapter, declared, profile, overrides)
-            execute_chapter(source, root / EXECUTED_DIR / f"{chapter}.ipynb", params, root)
+            notebook = jupytext.read(source)
+            params = chapter_parameters(chapter, declared_parameters(notebook), profile, overrides)
+            execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params,
+                            root)
             result = ChapterResult(chapter, True, time.perf_counter() - start)
         except ChapterError as err:
             result = ChapterResult(chapter, False, time.perf_counter() - start, str(err))
