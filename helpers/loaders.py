@@ -7,7 +7,10 @@ licence and hash in ``attrs`` (pandas) or ``uns["provenance"]`` (AnnData).
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import anndata as ad
@@ -18,9 +21,25 @@ from helpers import rdata_xdr
 from helpers.cache import cached_frame
 from helpers.registry import RegistryEntry, fetch, load_registry
 
+MISSING = {"", "NA", "NaN", "nan", "null"}
+
 
 class DataFormatError(ValueError):
     """A verified file does not hold what its loader expects; names the file and field."""
+
+
+def open_text(path: Path | str) -> io.TextIOBase:
+    """A text stream of a plain file, a gzip file or the single .txt/.tsv member of a zip."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if m.endswith((".txt", ".tsv", ".csv"))]
+        if len(members) != 1:
+            raise DataFormatError(f"{path}: expected one table in the zip, found {members}")
+        return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
 
 
 def _entry_and_path(key: str) -> tuple[RegistryEntry, Path]:

@@ -36,7 +36,9 @@ def registry_table(verify: bool = True) -> pd.DataFrame:
                "size_kB": round(entry.size / 1024, 1) if entry.size else None,
                "sha256": entry.sha256[:12] + "…" if entry.sha256 else "not pinned yet",
                "data": "real"}
-        if verify:
+        if verify and entry.sha256 is None:  # the papers' own sources: no offline copy
+            row["hash_verified"], row["read_from"] = False, "not available offline"
+        elif verify:
             path = fetch(entry.key)  # raises if missing or if the hash differs
             row["hash_verified"] = entry.sha256 is not None
             row["read_from"] = "offline mirror" if mirror and mirror in path.parents else "cache"

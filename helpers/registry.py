@@ -135,11 +135,32 @@ def _download(entry: RegistryEntry) -> Path:
             f"{entry.sha256 or 'not yet recorded'}."
         ) from err
     if entry.sha256 is None:
-        logging.getLogger(__name__).warning(
-            "%s has no pinned hash; record sha256: %s in %s", entry.key, sha256_of(fetched),
-            REGISTRY_FILE,
-        )
+        _trust_on_first_use(entry, Path(fetched))
     return Path(fetched)
+
+
+def recorded_hashes_file() -> Path:
+    """Where the hashes of files first downloaded without a pinned hash are recorded."""
+    return cache_dir() / "recorded-sha256.yml"
+
+
+def _trust_on_first_use(entry: RegistryEntry, path: Path) -> None:
+    """Record (and print) an unpinned file's hash on first download; refuse it if it changes."""
+    book = recorded_hashes_file()
+    recorded = (yaml.safe_load(book.read_text()) or {}) if book.is_file() else {}
+    actual = sha256_of(path)
+    if entry.key in recorded and recorded[entry.key] != actual:
+        raise HashMismatchError(
+            f"{path}: sha256 {actual} differs from {recorded[entry.key]} recorded for "
+            f"{entry.key!r} in {book} on first download; the file is refused")
+    if entry.key not in recorded:
+        recorded[entry.key] = actual
+        book.parent.mkdir(parents=True, exist_ok=True)
+        book.write_text(yaml.safe_dump(recorded, sort_keys=True))
+        message = (f"{entry.key} has no pinned hash: recorded sha256 {actual} in {book}; "
+                   f"pin it as `sha256: {actual}` in {REGISTRY_FILE}")
+        print(message)
+        logging.getLogger(__name__).warning(message)
 
 
 def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:

@@ -11,7 +11,7 @@ from tests.conftest import SHARED_DATA, requires_real_data
 
 
 def test_registry_lists_every_shared_file_with_its_hash():
-    entries = load_registry()
+    entries = {k: e for k, e in load_registry().items() if e.sha256 is not None}
     assert len(entries) == 14
     shared = SHARED_DATA / "REGISTRY.md"
     if not shared.is_file():
@@ -26,9 +26,30 @@ def test_registry_lists_every_shared_file_with_its_hash():
 
 def test_registry_entries_are_pinned_to_commits():
     for entry in load_registry().values():
-        assert re.fullmatch(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/.+",
-                            entry.url), entry.key
+        if entry.sha256 is not None:  # mirrored files: a repository at a fixed commit
+            assert re.fullmatch(
+                r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/.+", entry.url
+            ), entry.key
+        else:  # the papers' own sources: their public https address
+            assert entry.url.startswith("https://"), entry.key
         assert entry.license and entry.citation and entry.description
+
+
+def test_unpinned_file_hash_is_recorded_on_first_use_and_enforced(
+        monkeypatch, isolated_cache, scratch_entry, capsys):
+    content, pinned = scratch_entry
+    entry = registry.RegistryEntry(**{**pinned.__dict__, "sha256": None})
+    monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
+    cached = isolated_cache / "downloads" / "clocks" / "scratch.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(content)
+    assert fetch(entry.key, {entry.key: entry}) == cached
+    assert pinned.sha256 in capsys.readouterr().out
+    recorded = yaml.safe_load(registry.recorded_hashes_file().read_text())
+    assert recorded == {"scratch_clock": pinned.sha256}
+    cached.write_bytes(content + b"cg9,1\n")
+    with pytest.raises(HashMismatchError, match="recorded for 'scratch_clock'"):
+        fetch(entry.key, {entry.key: entry})
 
 
 def test_registry_rejects_entry_without_field(tmp_path):
@@ -108,6 +129,8 @@ def test_unknown_key_is_an_error():
 @requires_real_data
 def test_every_real_file_verifies_from_the_mirror():
     for key, entry in load_registry().items():
+        if entry.sha256 is None:
+            continue  # no offline copy of the papers' own sources
         path = fetch(key)
         assert registry.sha256_of(path) == entry.sha256
         assert path.stat().st_size == entry.size

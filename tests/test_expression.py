@@ -1,0 +1,72 @@
+"""Expression processing: symbols, CPM/TPM, quantile normalisation and ComBat."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import expression
+
+GENES = pd.DataFrame({
+    "geneSymbol": ["A", "B", "B", "C", "D"],
+    "geneType": ["protein coding", "protein coding", "protein coding", "lincRNA",
+                 "protein coding"],
+}, index=["ENSG1.1", "ENSG2.1", "ENSG2_PAR_Y", "ENSG3.2", "ENSG4.1"])
+
+
+def test_symbols_keep_protein_coding_and_the_stronger_duplicate():
+    counts = pd.DataFrame([[1, 0, 5, 7, 2, 9], [3, 0, 7, 1, 2, 9]],
+                          columns=["ENSG1.1", "ENSG2_PAR_Y", "ENSG2.1", "ENSG3.2", "ENSG4.1",
+                                   "ENSG9.9"])
+    renamed, report = expression.to_gene_symbols(counts, GENES)
+    assert list(renamed.columns) == ["A", "B", "D"]
+    assert list(renamed["B"]) == [5, 7]  # ENSG2.1, not the all-zero PAR_Y copy
+    assert report.loc["ENSG2_PAR_Y", "reason"] == "duplicated symbol, lower mean count"
+    assert report.loc["ENSG3.2", "reason"] == "not protein coding"
+    assert report.loc["ENSG9.9", "reason"] == "id not in the gene table"
+    assert report["kept"].sum() == 3
+
+
+def test_cpm_and_tpm_sum_to_a_million():
+    counts = pd.DataFrame([[10, 30, 60], [1, 1, 8]], columns=list("xyz"), dtype=float)
+    assert np.allclose(expression.cpm(counts).sum(axis=1), 1e6)
+    lengths = pd.Series({"x": 1000, "y": 2000, "z": 500})
+    tpm = expression.tpm(counts, lengths)
+    assert np.allclose(tpm.sum(axis=1), 1e6)
+    assert tpm.loc[0, "z"] / tpm.loc[0, "x"] == pytest.approx((60 / 500) / (10 / 1000))
+    with pytest.raises(ValueError, match="no positive length.*'z'"):
+        expression.tpm(counts, lengths.drop("z"))
+    with pytest.raises(ValueError, match="no reads"):
+        expression.cpm(counts * 0)
+
+
+def test_quantile_normalisation_gives_identical_sample_distributions():
+    rng = np.random.default_rng(0)
+    values = pd.DataFrame(rng.gamma(2.0, size=(6, 300)) * rng.uniform(1, 5, size=(6, 1)))
+    normalised = expression.quantile_normalise(values)
+    ordered = np.sort(normalised.to_numpy(), axis=1)
+    assert np.allclose(ordered, ordered[0])
+    # the target is the mean of the sorted samples; each sample keeps its ranks
+    assert np.allclose(ordered[0], np.sort(values.to_numpy(), axis=1).mean(axis=0))
+    assert (normalised.rank(axis=1).to_numpy() == values.rank(axis=1).to_numpy()).all()
+
+
+def test_combat_removes_planted_batch_variance_but_keeps_the_protected_signal():
+    rng = np.random.default_rng(1)
+    n, genes = 240, 50
+    batch = pd.Series(np.repeat(["b1", "b2", "b3"], n // 3))
+    age = pd.Series(rng.uniform(20, 80, n))
+    signal = np.outer(age, rng.normal(0, 0.05, genes))
+    shift = {"b1": 0.0, "b2": 2.0, "b3": -1.5}
+    planted = np.outer(batch.map(shift), rng.uniform(0.5, 1.5, genes))
+    values = pd.DataFrame(signal + planted + rng.normal(0, 1, (n, genes)))
+    before = expression.variance_explained(values, batch).mean()
+    corrected = expression.combat(values, batch, covariates=pd.DataFrame({"age": age}))
+    after = expression.variance_explained(corrected, batch).mean()
+    assert before > 0.3 and after < 0.02
+    kept = np.corrcoef(corrected.to_numpy().T @ age.to_numpy(), signal.T @ age.to_numpy())[0, 1]
+    assert kept > 0.95
+
+
+def test_log_refuses_negative_values():
+    with pytest.raises(ValueError, match="negative"):
+        expression.log_expression(pd.DataFrame([[1.0, -1.0]]))
