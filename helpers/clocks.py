@@ -40,6 +40,16 @@ class LinearClock:
     provenance: dict
 
 
+def horvath_transform(age):
+    """Horvath's F: log(age + 1) - log(21) up to age 20 (childhood), (age - 20) / 21 after;
+    defined for prenatal ages above -1 year too (fetal samples)."""
+    age = np.asarray(age, dtype=float)
+    if (age <= -1).any():
+        raise ValueError("Horvath's age transform needs ages above -1 year")
+    young = np.log(np.maximum(age, -1 + 1e-9) + 1.0) - np.log(21.0)
+    return np.where(age <= 20, young, (age - 20.0) / 21.0)
+
+
 def horvath_inverse_transform(x):
     """Horvath's F^-1: 21*exp(x) - 1 below 0 (log-scaled childhood), 21*x + 20 above."""
     x = np.asarray(x, dtype=float)

@@ -111,12 +111,13 @@ def load_gse30870() -> ad.AnnData:
 
 
 def age_bracket_midpoint(bracket: str) -> float:
-    """Midpoint of a GTEx decade bracket such as ``"60-69"`` (64.5)."""
+    """Midpoint of a GTEx decade bracket: ages are completed years, so ``"60-69"`` spans
+    [60, 70) and its midpoint is 65.0 (the expected exact age under a uniform spread)."""
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(bracket))
     if not match:
         raise ValueError(f"not an age bracket: {bracket!r}")
     low, high = map(int, match.groups())
-    return (low + high) / 2
+    return (low + high + 1) / 2
 
 
 def load_gtex_muscle() -> ad.AnnData:

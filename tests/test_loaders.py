@@ -58,8 +58,8 @@ def test_bad_beta_values_name_the_file_and_cpg(value, message):
 
 
 def test_age_bracket_midpoint():
-    assert loaders.age_bracket_midpoint("60-69") == 64.5
-    assert loaders.age_bracket_midpoint(" 20 - 29 ") == 24.5
+    assert loaders.age_bracket_midpoint("60-69") == 65.0
+    assert loaders.age_bracket_midpoint(" 20 - 29 ") == 25.0
     with pytest.raises(ValueError, match="not an age bracket"):
         loaders.age_bracket_midpoint("sixty")
 

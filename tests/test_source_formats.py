@@ -121,7 +121,7 @@ def test_gtex_reads_tpm_with_tissue_and_age_bracket(tmp_path):
     assert adata.shape == (2, 3)
     assert list(adata.obs["subject"]) == ["GTEX-1117F", "GTEX-111CU"]
     assert list(adata.obs["age_bracket"]) == ["60-69", "50-59"]
-    assert list(adata.obs["age_midpoint"]) == [64.5, 54.5]
+    assert list(adata.obs["age_midpoint"]) == [65.0, 55.0]
     assert adata.obs["age_midpoint"].dtype == float
     assert list(adata.obs["sex"]) == ["female", "male"]
     assert adata.var.loc["ENSG00000227232.5", "Description"] == "WASH7P"
