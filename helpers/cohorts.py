@@ -135,8 +135,3 @@ def fetal_sheet(replicates: int, design: dict) -> pd.DataFrame:
         "age": (weeks - TERM_WEEKS) / WEEKS_PER_YEAR,
     }, index=pd.Index([f"FET{i:03d}" for i in range(len(grid))], name="sample"))
 
-
-def bracket_of(age) -> np.ndarray:
-    """GTEx-style decade bracket (``"50-59"``) of exact ages."""
-    low = (np.floor(np.asarray(age, float) / 10) * 10).astype(int)
-    return np.array([f"{a}-{a + 9}" for a in low])

@@ -9,6 +9,7 @@ then one row per probe (``cg...``, ``ch...``) of beta values, ``NA`` where missi
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -107,7 +108,7 @@ def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad
         if "age" not in metadata:
             raise DataFormatError(f"{path}: no metadata field 'age' before the probe rows")
         first = [line] if line else []
-        ids, matrix = _beta_rows(_chain(first, stream), len(samples), line_number + 1,
+        ids, matrix = _beta_rows(itertools.chain(first, stream), len(samples), line_number + 1,
                                  wanted, path)
     if not ids:
         raise DataFormatError(f"{path}: no probe rows" + (" of the requested probes"
@@ -119,11 +120,6 @@ def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad
     adata.uns["missing_values"] = int(np.isnan(matrix).sum())
     adata.uns["modality"] = "methylation"
     return adata
-
-
-def _chain(first, rest):
-    yield from first
-    yield from rest
 
 
 def read_sample_sheet(path: Path | str) -> pd.DataFrame:

@@ -79,7 +79,13 @@ def quantile_normalise(values: pd.DataFrame) -> pd.DataFrame:
 def combat(values: pd.DataFrame, batch: pd.Series, covariates: pd.DataFrame | None = None
            ) -> pd.DataFrame:
     """ComBat (scanpy's implementation) on a samples x genes matrix; ``covariates`` (e.g. tissue,
-    age) are protected from the correction. Genes constant within a batch are left unchanged."""
+    age) are protected from the correction. Genes constant within a batch are left unchanged.
+
+    Categorical covariates are passed to scanpy as reference-coded numeric columns: scanpy codes
+    them with every level beside every batch level, a collinear design whose solution splits the
+    batch effect between the two (measured on simulated cohorts of 500 samples in 27 tissues:
+    4-10% of each gene's variance was left to batch, against under 1% with reference coding;
+    tests/test_simulator.py keeps that case)."""
     import anndata as ad
     import scanpy as sc
 
@@ -89,14 +95,16 @@ def combat(values: pd.DataFrame, batch: pd.Series, covariates: pd.DataFrame | No
     obs = pd.DataFrame({"batch": batch.to_numpy()}, index=values.index.astype(str))
     keys = []
     if covariates is not None:
-        for name in covariates.columns:
-            obs[f"cov_{name}"] = covariates[name].set_axis(values.index).to_numpy()
-            keys.append(f"cov_{name}")
-    constant = (values.groupby(batch).std(ddof=0) == 0).any(axis=0)
+        coded = pd.get_dummies(covariates.set_axis(obs.index), drop_first=True, dtype=float,
+                               prefix_sep="=")
+        for i, name in enumerate(coded.columns):
+            obs[f"cov{i}"] = coded[name].to_numpy()
+            keys.append(f"cov{i}")
+    constant = (values.groupby(batch, observed=True).std(ddof=0) == 0).any(axis=0)
     adata = ad.AnnData(values.loc[:, ~constant].to_numpy(np.float64), obs=obs,
                        var=pd.DataFrame(index=[str(i) for i in range((~constant).sum())]))
     corrected = sc.pp.combat(adata, key="batch", covariates=keys or None, inplace=False)
-    out = values.copy()
+    out = values.astype(np.float64)
     out.loc[:, ~constant] = corrected
     return out
 
@@ -106,6 +114,6 @@ def variance_explained(values: pd.DataFrame, labels: pd.Series) -> pd.Series:
     labels = pd.Series(labels, index=values.index)
     centred = values - values.mean(axis=0)
     total = (centred ** 2).sum(axis=0)
-    group_means = centred.groupby(labels).transform("mean")
+    group_means = centred.groupby(labels, observed=True).transform("mean")
     between = (group_means ** 2).sum(axis=0)
     return (between / total.where(total > 0)).rename("variance_explained")

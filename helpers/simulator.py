@@ -164,6 +164,14 @@ def plant_expression(truth: pd.DataFrame, expression_genes: pd.Index, anchors: p
     return truth
 
 
+def disease_linked_genes(disease_genes: pd.DataFrame, keywords: list[str]) -> list[str]:
+    """Open Genes genes with a disease term containing one of the keywords (case-insensitive)."""
+    keywords = [k.lower() for k in keywords]
+    hit = disease_genes["terms"].map(lambda terms: any(k in t.lower() for t in terms
+                                                       for k in keywords))
+    return list(disease_genes.loc[hit, "gene"])
+
+
 def plant_diseases(truth: pd.DataFrame, disease_genes: pd.DataFrame, design: dict,
                    rng: np.random.Generator) -> pd.DataFrame:
     """One effect column per disease (``effect_<disease>``, in units of the gene's SD):
@@ -173,9 +181,7 @@ def plant_diseases(truth: pd.DataFrame, disease_genes: pd.DataFrame, design: dic
     model = design["disease_model"]
     pool = truth.index[truth["in_expression"]]
     for name, spec in design["diseases"].items():
-        keywords = [k.lower() for k in spec["keywords"]]
-        linked = disease_genes[disease_genes["terms"].map(
-            lambda terms, kw=keywords: any(k in t.lower() for t in terms for k in kw))]["gene"]
+        linked = disease_linked_genes(disease_genes, spec["keywords"])
         chosen = [g for g in linked if g in pool][: model["n_genes"]]
         targets = [g for g, ds in model["multi_disease_targets"].items() if name in ds and
                    g in pool]
@@ -277,7 +283,9 @@ def simulate(real: dict, pathways: pd.DataFrame, disease_genes: pd.DataFrame, de
     """Every Precious1GPT cohort from one seeded generator (see the module docstring)."""
     rng = np.random.default_rng(seed)
     targets = list(design["disease_model"]["multi_disease_targets"])
-    must = [g for genes in pathways["genes"] for g in genes] + targets
+    linked = [g for spec in design["diseases"].values()
+              for g in disease_linked_genes(disease_genes, spec["keywords"])]
+    must = [g for genes in pathways["genes"] for g in genes] + targets + linked
     genes = select_genes(real["methylation_genes"], must, sizes.get("n_genes"), rng)
     truth = plant_methylation(genes, real["methylation"], design["methylation"], rng)
     truth, planted = plant_pathways(truth, pathways, real["methylation"],
@@ -368,9 +376,11 @@ def profile_sizes(profile: str, design: dict | None = None, **overrides) -> dict
     return {**design["profiles"][profile], **overrides}
 
 
-def cohorts_for(profile: str = "quick", seed: int = 0, **overrides) -> Cohorts:
+def cohorts_for(profile: str = "quick", seed: int = 0, inputs: tuple | None = None,
+                **overrides) -> Cohorts:
     """The simulated cohorts of a profile and seed, generated once and then read from the cache
-    (keyed by sizes, seed, design and simulator code)."""
+    (keyed by sizes, seed, design and simulator code); ``inputs`` are :func:`real_inputs`, when
+    the caller already has them."""
     design = cohorts.load_design()
     sizes = profile_sizes(profile, design, **overrides)
     key = cache_key("precious1gpt-cohorts", {"sizes": sizes, "seed": seed, "design": design,
@@ -378,7 +388,7 @@ def cohorts_for(profile: str = "quick", seed: int = 0, **overrides) -> Cohorts:
     folder = cache_dir() / "simulated" / f"precious1gpt-{key}"
     if (folder / "settings.json").is_file():
         return Cohorts.load(folder)
-    simulated = simulate(*real_inputs(design), design, sizes, seed)
+    simulated = simulate(*(inputs or real_inputs(design)), design, sizes, seed)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     simulated.save(partial)

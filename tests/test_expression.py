@@ -70,3 +70,4 @@ def test_combat_removes_planted_batch_variance_but_keeps_the_protected_signal():
 def test_log_refuses_negative_values():
     with pytest.raises(ValueError, match="negative"):
         expression.log_expression(pd.DataFrame([[1.0, -1.0]]))
+

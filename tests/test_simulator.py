@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cohorts, simulator, splits
+from helpers import cohorts, expression, simulator, splits
 from tests.conftest import requires_real_data
 
 SIZES = {"n_methylation": 400, "n_expression": 1500, "n_genes": 600, "n_per_disease_arm": 30,
@@ -94,6 +94,19 @@ def test_planted_pathways_diseases_ipsc_and_fetal_truth(simulated):
     assert ipsc.loc[ipsc["stage"] == "iPSC", "epigenetic_age"].eq(0).all()
     fetal = simulated.fetal.obs
     assert fetal["age"].lt(0).all() and fetal.groupby("weeks")["age"].mean().is_monotonic_increasing
+
+
+@requires_real_data
+def test_combat_removes_the_planted_batches_and_keeps_tissue(simulated, tmp_path):
+    # as chapters read it (from disk), at the quick profile's size: 500 samples, 27 tissues
+    saved = simulator.Cohorts.load(simulated.save(tmp_path / "c")).expression[:500]
+    values, obs = saved.to_df(), saved.obs
+    corrected = expression.combat(values, obs["batch"], covariates=obs[["tissue"]])
+    before = expression.variance_explained(values, obs["batch"]).median()
+    after = expression.variance_explained(corrected, obs["batch"]).median()
+    assert before > 0.05 and after < 0.01
+    assert (expression.variance_explained(corrected, obs["tissue"]).median()
+            >= expression.variance_explained(values, obs["tissue"]).median())
 
 
 @requires_real_data
