@@ -65,7 +65,7 @@ def real_anchors(precision_range=(8, 400)) -> dict:
     probe_map = promoters.probe_gene_map(loaders.load_hm450_locations(),
                                          loaders.load_refseq_tss())
     gene_betas, coverage, ages = real_gene_level_gse30870(probe_map)
-    log_cpm, _, traits = real_muscle_log_cpm()
+    log_cpm, symbol_report, traits = real_muscle_log_cpm()
     gencode = loaders.load_gencode_v26()
     coding = set(gencode.loc[gencode["geneType"] == expression.PROTEIN_CODING, "geneSymbol"])
     tss200_genes = sorted(probe_map.loc[probe_map["region"] == "TSS200", "gene"].unique())
@@ -76,6 +76,6 @@ def real_anchors(precision_range=(8, 400)) -> dict:
         "methylation": methylation_anchors(gene_betas, ages, precision_range),
         "expression": expression_anchors(log_cpm),
         "gene_betas": gene_betas, "coverage": coverage, "ages": ages,
-        "muscle_log_cpm": log_cpm,
+        "muscle_log_cpm": log_cpm, "muscle_symbol_report": symbol_report,
         "bracket_counts": traits["age_bracket"].value_counts().sort_index(),
     }

@@ -23,16 +23,6 @@ def simulated(inputs):
     return simulator.simulate(*inputs, SIZES, seed=7)
 
 
-def _age_correlation(adata):
-    """|r| of each gene with age after removing tissue means (tissue offsets are planted too)."""
-    x = pd.DataFrame(np.asarray(adata.X, float))
-    x = (x - x.groupby(adata.obs["tissue"].to_numpy()).transform("mean")).to_numpy()
-    x = (x - x.mean(0)) / (x.std(0) + 1e-12)
-    age = adata.obs["age"].to_numpy()
-    a = (age - age.mean()) / age.std()
-    return pd.Series(np.abs(x.T @ a) / len(a), index=adata.var_names)
-
-
 @requires_real_data
 def test_simulator_is_seed_deterministic(inputs, simulated):
     again = simulator.simulate(*inputs, SIZES, seed=7)
@@ -47,7 +37,7 @@ def test_simulator_is_seed_deterministic(inputs, simulated):
 def test_planted_age_genes_correlate_with_age_far_more_than_the_rest(simulated):
     truth = simulated.truth
     for adata in (simulated.methylation, simulated.expression):
-        r = _age_correlation(adata)
+        r = simulator.age_correlation(adata)
         age_genes = truth.loc[r.index, "is_age_gene"].to_numpy(bool)
         assert r[age_genes].mean() > 2.5 * r[~age_genes].mean(), adata.uns["modality"]
 
