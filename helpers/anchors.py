@@ -16,7 +16,7 @@ BETA_CLIP = (0.005, 0.995)
 
 def methylation_anchors(gene_betas: pd.DataFrame, ages: pd.Series,
                         precision_range: tuple[float, float] = (8, 400)) -> pd.DataFrame:
-    """Per gene: newborn, old and pooled mean beta, Welch-free pooled t statistic of old vs
+    """Per gene: newborn, old and pooled mean beta, the pooled-variance t statistic of old vs
     newborn, the logit slope per unit of Horvath's age transform, and a beta precision."""
     ages = pd.Series(ages, index=gene_betas.index)
     newborn, old = gene_betas[ages == 0], gene_betas[ages > 0]

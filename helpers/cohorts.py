@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from helpers.loaders import age_bracket_midpoint
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 DESIGN_FILE = DATA / "simulator" / "precious1gpt.yml"
 SUPP_TABLE_2 = DATA / "published" / "precious1gpt_supp_table2.csv"
@@ -86,7 +88,8 @@ def expression_sheet(n: int, design: dict, shares: pd.Series,
     ids = [f"E{i:05d}" for i in range(n)]
     return pd.DataFrame({
         "modality": "expression", "tissue": tissue, "age": donor_age[donor],
-        "age_reported": low[donor] + 5.0, "age_bracket": bracket[donor],
+        "age_reported": [age_bracket_midpoint(b) for b in bracket[donor]],
+        "age_bracket": bracket[donor],
         "donor": [f"D{d:04d}" for d in donor],
         "batch": [f"B{b}" for b in rng.integers(0, cfg["n_batches"], n)],
     }, index=pd.Index(ids, name="sample"))

@@ -18,7 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from helpers.loaders import MISSING, DataFormatError, open_text
+from helpers.loaders import MISSING, DataFormatError, numeric_rows, open_text, require_unique
 from helpers.registry import fetch, load_registry
 
 PROBE_ID = re.compile(r"^(cg|ch\.|rs)\w*")
@@ -41,50 +41,6 @@ def _parse_age(values: list[str], samples: list[str], path) -> np.ndarray:
     return ages
 
 
-def _check_ids(ids: Iterable[str], what: str, path) -> None:
-    index = pd.Index(list(ids))
-    if index.has_duplicates:
-        raise DataFormatError(f"{path}: duplicated {what} {list(index[index.duplicated()][:3])}")
-
-
-def _beta_rows(lines, n_samples: int, first_line: int, wanted: set[str] | None, path):
-    """Parse probe rows into ids and a float32 matrix, checking width, numbers and range."""
-    ids, rows = [], []
-    for number, line in enumerate(lines, start=first_line):
-        if not line.strip():
-            continue
-        fields = _fields(line)
-        if len(fields) != n_samples + 1:
-            raise DataFormatError(f"{path}: line {number} (probe {fields[0]!r}) has "
-                                  f"{len(fields) - 1} values for {n_samples} samples "
-                                  "(truncated or malformed table)")
-        if wanted is not None and fields[0] not in wanted:
-            continue
-        values = [np.nan if v in MISSING else v for v in fields[1:]]
-        try:
-            row = np.asarray(values, dtype=np.float32)
-        except ValueError:
-            bad = next(v for v in values if not _is_number(v))
-            raise DataFormatError(f"{path}: non-numeric beta value {bad!r} in field "
-                                  f"{fields[0]!r} (line {number})") from None
-        if ((row < 0) | (row > 1)).any():
-            raise DataFormatError(f"{path}: beta value outside [0, 1] in field {fields[0]!r} "
-                                  f"(line {number})")
-        ids.append(fields[0])
-        rows.append(row)
-    _check_ids(ids, "probe ids", path)
-    matrix = np.vstack(rows) if rows else np.empty((0, n_samples), np.float32)
-    return ids, matrix
-
-
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad.AnnData:
     """Read an EWAS Data Hub methylation matrix into samples x probes (``probes`` keeps only
     those rows, e.g. the TSS200 probes: the full file is 22 GB). obs holds the metadata rows."""
@@ -94,7 +50,7 @@ def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad
         if not header:
             raise DataFormatError(f"{path}: empty file")
         samples = _fields(header)[1:]
-        _check_ids(samples, "sample ids", path)
+        require_unique(samples, "sample ids", path)
         metadata, line_number = {}, 1
         line = stream.readline()
         while line and not PROBE_ID.match(line):
@@ -107,9 +63,11 @@ def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad
             line = stream.readline()
         if "age" not in metadata:
             raise DataFormatError(f"{path}: no metadata field 'age' before the probe rows")
-        first = [line] if line else []
-        ids, matrix = _beta_rows(itertools.chain(first, stream), len(samples), line_number + 1,
-                                 wanted, path)
+        probe_lines = enumerate(itertools.chain([line] if line else [], stream),
+                                start=line_number + 1)
+        ids, matrix = numeric_rows(((n, _fields(text)) for n, text in probe_lines if text.strip()),
+                                   len(samples), path, "probe ids", value_range=(0, 1),
+                                   keep=wanted)
     if not ids:
         raise DataFormatError(f"{path}: no probe rows" + (" of the requested probes"
                                                          if wanted is not None else ""))
@@ -130,7 +88,7 @@ def read_sample_sheet(path: Path | str) -> pd.DataFrame:
     missing = [c for c in ("sample_id", "age") if c not in table.columns]
     if missing:
         raise DataFormatError(f"{path}: missing field(s) {missing}")
-    _check_ids(table["sample_id"], "sample ids in field 'sample_id'", path)
+    require_unique(table["sample_id"], "sample ids in field 'sample_id'", path)
     table = table.set_index("sample_id")
     table["age"] = _parse_age(list(table["age"]), list(table.index), path)
     return table

@@ -14,7 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from helpers.loaders import MISSING, DataFormatError, open_text
+from helpers.loaders import DataFormatError, numeric_rows, open_text, require_unique
 from helpers.registry import fetch, load_registry
 
 BEGIN, END = "!series_matrix_table_begin", "!series_matrix_table_end"
@@ -68,8 +68,7 @@ def read_series_matrix(path: Path | str, value_range: tuple[float, float] | None
     if "geo_accession" not in sample_fields:
         raise DataFormatError(f"{path}: missing field '!Sample_geo_accession'")
     samples = sample_fields["geo_accession"]
-    if pd.Index(samples).has_duplicates:
-        raise DataFormatError(f"{path}: duplicated ids in field '!Sample_geo_accession'")
+    require_unique(samples, "ids in field '!Sample_geo_accession'", path)
     for name, cells in [*sample_fields.items(), *(("characteristics", c) for c in characteristics)]:
         if len(cells) != len(samples):
             raise DataFormatError(f"{path}: field '!Sample_{name}' has {len(cells)} cells for "
@@ -91,26 +90,9 @@ def _table(lines: list[str], samples: list[str], path, value_range):
     if header[0] != "ID_REF" or header[1:] != samples:
         raise DataFormatError(f"{path}: table header (field 'ID_REF' then samples) does not "
                               "list the samples of '!Sample_geo_accession' in order")
-    ids, rows = [], []
-    for number, line in enumerate(lines[1:], start=2):
-        cells = _cells(line)
-        if len(cells) != len(samples) + 1:
-            raise DataFormatError(f"{path}: table row {number} ({cells[0]!r}) has "
-                                  f"{len(cells) - 1} values for {len(samples)} samples")
-        values = [np.nan if v in MISSING else v for v in cells[1:]]
-        try:
-            row = np.asarray(values, dtype=np.float32)
-        except ValueError:
-            raise DataFormatError(f"{path}: non-numeric value in field {cells[0]!r} "
-                                  f"(table row {number})") from None
-        if value_range is not None and ((row < value_range[0]) | (row > value_range[1])).any():
-            raise DataFormatError(f"{path}: value outside {list(value_range)} in field "
-                                  f"{cells[0]!r} (table row {number})")
-        ids.append(cells[0])
-        rows.append(row)
-    if pd.Index(ids).has_duplicates:
-        raise DataFormatError(f"{path}: duplicated ids in field 'ID_REF'")
-    return ids, np.vstack(rows) if rows else np.empty((0, len(samples)), np.float32)
+    rows = ((number, _cells(line)) for number, line in enumerate(lines[1:], start=2))
+    return numeric_rows(rows, len(samples), path, "ids in field 'ID_REF'", unit="table row",
+                        value_range=value_range)
 
 
 def load_series_matrix(key: str, value_range: tuple[float, float] | None = (0.0, 1.0)

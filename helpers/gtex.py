@@ -12,19 +12,21 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from helpers.loaders import MISSING, DataFormatError, age_bracket_midpoint, open_text
+from helpers.loaders import (
+    MISSING,
+    DataFormatError,
+    age_bracket_midpoint,
+    open_text,
+    require_unique,
+)
 from helpers.registry import fetch, load_registry
 
 
-def _check_unique(index: pd.Index, field: str, path) -> None:
-    if index.has_duplicates:
-        raise DataFormatError(f"{path}: duplicated ids in field {field!r}: "
-                              f"{list(index[index.duplicated()][:3])}")
-
-
-def read_gct(path: Path | str, samples: Iterable[str] | None = None) -> ad.AnnData:
+def read_gct(path: Path | str, samples: Iterable[str] | None = None,
+             require_all: bool = True) -> ad.AnnData:
     """Read a GCT 1.2 expression file (genes x samples) into samples x genes; ``samples`` keeps
-    only those columns (the full GTEx file has 17,382). var holds ``Description`` (symbol)."""
+    only those columns (the full GTEx file has 17,382), all of which must be in the file unless
+    ``require_all`` is False. var holds ``Description`` (symbol)."""
     with open_text(path) as stream:
         version = stream.readline().strip()
         if version != "#1.2":
@@ -38,13 +40,15 @@ def read_gct(path: Path | str, samples: Iterable[str] | None = None) -> ad.AnnDa
         if header[:2] != ["Name", "Description"]:
             raise DataFormatError(f"{path}: header must start with fields Name, Description")
         columns = pd.Index(header[2:])
-        _check_unique(columns, "sample ids (header)", path)
+        require_unique(columns, "ids in field 'sample ids (header)'", path)
         if len(columns) != n_cols:
             raise DataFormatError(f"{path}: header has {len(columns)} samples, line 2 "
                                   f"declares {n_cols}")
-        keep = list(columns) if samples is None else [s for s in samples]
+        keep = list(columns) if samples is None else list(samples)
         absent = [s for s in keep if s not in set(columns)]
-        if absent:
+        if not require_all:
+            keep = [s for s in keep if s not in set(absent)]
+        elif absent:
             raise DataFormatError(f"{path}: requested samples not in the header: {absent[:3]}")
         table = pd.read_csv(stream, sep="\t", header=None, names=header, dtype=str,
                             usecols=["Name", "Description", *keep], keep_default_na=False)
@@ -52,7 +56,7 @@ def read_gct(path: Path | str, samples: Iterable[str] | None = None) -> ad.AnnDa
         raise DataFormatError(f"{path}: {len(table)} gene rows, line 2 declares {n_rows} "
                               "(truncated table)")
     genes = pd.Index(table["Name"])
-    _check_unique(genes, "Name", path)
+    require_unique(genes, "ids in field 'Name'", path)
     values = table[keep]
     if values.isin(MISSING).any().any():
         raise DataFormatError(f"{path}: missing value in sample field "
@@ -76,7 +80,7 @@ def _read_table(path, required: tuple[str, ...], id_field: str) -> pd.DataFrame:
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise DataFormatError(f"{path}: missing field(s) {missing}")
-    _check_unique(pd.Index(table[id_field]), id_field, path)
+    require_unique(table[id_field], f"ids in field {id_field!r}", path)
     return table.set_index(id_field, drop=False)
 
 
@@ -135,11 +139,7 @@ def read_gtex(tpm_path, attributes_path, phenotypes_path,
                            read_subject_phenotypes(phenotypes_path), phenotypes_path)
     if tissues is not None:
         samples = samples[samples["tissue"].isin(list(tissues))]
-    with open_text(tpm_path) as stream:
-        stream.readline(), stream.readline()
-        in_file = set(stream.readline().rstrip("\r\n").split("\t")[2:])
-    samples = samples[samples.index.isin(in_file)]
-    adata = read_gct(tpm_path, samples=list(samples.index))
+    adata = read_gct(tpm_path, samples=list(samples.index), require_all=False)
     adata.obs = samples.loc[adata.obs_names]
     adata.uns["modality"] = "expression"
     return adata

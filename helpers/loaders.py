@@ -42,6 +42,53 @@ def open_text(path: Path | str) -> io.TextIOBase:
     return open(path, encoding="utf-8")
 
 
+def require_unique(ids, what: str, path) -> None:
+    """Refuse duplicated ids, naming the file and the field they came from."""
+    index = pd.Index(list(ids))
+    if index.has_duplicates:
+        raise DataFormatError(f"{path}: duplicated {what}: {list(index[index.duplicated()][:3])}")
+
+
+def numeric_rows(rows, n_values: int, path, ids_what: str, unit: str = "line",
+                 value_range: tuple[float, float] | None = None, keep: set[str] | None = None
+                 ) -> tuple[list[str], np.ndarray]:
+    """Parse ``(number, cells)`` rows of an id then ``n_values`` numbers into ids and a float32
+    matrix: missing values become NaN; a short row, a non-number, a value outside
+    ``value_range`` or a duplicated id is an error naming the file, the row and the field.
+    Rows whose id is not in ``keep`` (when given) are skipped after the width check."""
+    ids, parsed = [], []
+    for number, cells in rows:
+        if len(cells) != n_values + 1:
+            raise DataFormatError(f"{path}: {unit} {number} ({cells[0]!r}) has "
+                                  f"{len(cells) - 1} values for {n_values} samples "
+                                  "(truncated or malformed table)")
+        if keep is not None and cells[0] not in keep:
+            continue
+        values = [np.nan if v in MISSING else v for v in cells[1:]]
+        try:
+            row = np.asarray(values, dtype=np.float32)
+        except ValueError:
+            bad = next(v for v in values if not _is_number(v))
+            raise DataFormatError(f"{path}: non-numeric value {bad!r} in field {cells[0]!r} "
+                                  f"({unit} {number})") from None
+        if value_range is not None and ((row < value_range[0]) | (row > value_range[1])).any():
+            low, high = value_range
+            raise DataFormatError(f"{path}: value outside [{low:g}, {high:g}] in field "
+                                  f"{cells[0]!r} ({unit} {number})")
+        ids.append(cells[0])
+        parsed.append(row)
+    require_unique(ids, ids_what, path)
+    return ids, np.vstack(parsed) if parsed else np.empty((0, n_values), np.float32)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _entry_and_path(key: str) -> tuple[RegistryEntry, Path]:
     registry = load_registry()
     return registry[key], fetch(key, registry)
