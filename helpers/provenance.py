@@ -118,3 +118,25 @@ def dataset_overview(methylation, expression) -> pd.DataFrame:
     overview = pd.DataFrame.from_dict(rows, orient="index")
     overview.insert(0, "data", "real")
     return overview
+
+
+def published_table(name: str) -> pd.DataFrame:
+    """A published table of the papers (``data/published/<name>.csv``), comparison only."""
+    path = PUBLISHED_VALUES.parent / f"{name}.csv"
+    if not path.is_file():
+        known = sorted(p.stem for p in PUBLISHED_VALUES.parent.glob("*.csv"))
+        raise FileNotFoundError(f"no published table {name!r} ({path}); known: {known}")
+    return pd.read_csv(path, comment="#")
+
+
+def published_metrics(table: str) -> pd.DataFrame:
+    """Precious1GPT's Table 1 or Supplementary Table 1 as metric x modality (``value`` or
+    ``value +/- sd`` text for the cross-validation)."""
+    rows = published_table("precious1gpt_table1")
+    rows = rows[rows["table"] == table]
+    if rows.empty:
+        raise ValueError(f"no published rows for {table!r}")
+    text = rows.apply(lambda r: f"{r['value']:g}" if pd.isna(r["sd"])
+                      else f"{r['value']:.3f} ± {r['sd']:.3f}", axis=1)
+    return (rows.assign(text=text).pivot(index="metric", columns="modality", values="text")
+            .reindex(index=rows["metric"].unique(), columns=rows["modality"].unique()))

@@ -1,0 +1,175 @@
+"""The Precious1GPT clock: the shared gene space, metrics against scikit-learn, a stored Optuna
+study that resumes, seed-determinism, saving and reloading, and the baselines."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from helpers import baselines, clock_problem, metrics, multimodal, transformer_clock, tuning
+from helpers.clocks import MissingFeaturesError
+
+
+def tiny_data(seed: int = 0, n: int = 160) -> multimodal.ClockData:
+    """Two small cohorts with a linear age signal on the first genes; 20 genes are measured
+    by methylation only and 10 by expression only."""
+    rng = np.random.default_rng(seed)
+    values, obs = {}, []
+    layouts = {"methylation": [f"G{i}" for i in range(50)],
+               "expression": [f"G{i}" for i in range(20, 60)]}
+    for modality, genes in layouts.items():
+        ids = [f"{modality[0].upper()}{i:04d}" for i in range(n)]
+        age = rng.uniform(20, 80, n)
+        x = rng.normal(size=(n, len(genes)))
+        x[:, :8] += (age[:, None] - 50) / 10
+        tissue = np.where(np.arange(n) % 2 == 0, "Blood", f"{modality} tissue")
+        values[modality] = pd.DataFrame(x * 2 + 5, index=ids, columns=genes)
+        obs.append(pd.DataFrame({"modality": modality, "tissue": tissue, "age": age,
+                                 "age_reported": np.round(age, 0)}, index=ids))
+    return multimodal.ClockData(values, pd.concat(obs), "simulated")
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    return clock_problem.clock_problem(tiny_data(), seed=0, max_epochs=3, patience=2,
+                                       workdir=tmp_path_factory.mktemp("work"), progress=False)
+
+
+# --- the shared gene space -------------------------------------------------------------------
+
+def test_feature_space_scales_per_modality_on_training_samples_and_zeroes_unmeasured(problem):
+    space, table = problem.space, problem.table
+    coverage = space.coverage().value_counts()
+    assert coverage.to_dict() == {"both": 30, "methylation only": 20, "expression only": 10}
+    fit_rows = table.loc[problem.train]
+    for modality in ("methylation", "expression"):
+        rows = fit_rows[fit_rows["modality"] == modality]
+        measured = space.measured(modality)
+        assert np.allclose(rows[measured].mean(), 0, atol=1e-5)
+        assert np.allclose(rows[measured].std(ddof=0), 1, atol=1e-4)
+        unmeasured = space.genes_not_in(modality)
+        assert (table.loc[table["modality"] == modality, unmeasured] == 0).all().all()
+    assert list(table.columns[-3:]) == ["tissue", "modality", "age"]
+
+
+def test_encode_reports_missing_genes_values_and_unseen_tissues(problem):
+    data, space = problem.data, problem.space
+    values = data.values["methylation"].iloc[:5]
+    with pytest.raises(MissingFeaturesError, match="2 of the model's 50 methylation genes"):
+        multimodal.encode(space, values.drop(columns=["G3", "G7"]), data.obs, "methylation")
+    table, report = multimodal.encode(space, values.drop(columns=["G3"]), data.obs,
+                                      "methylation", allow_missing=True)
+    assert report["genes_missing"] == ["G3"] and (table["G3"] == 0).all()
+    holey = values.copy()
+    holey.iloc[0, 0] = np.nan
+    with pytest.raises(ValueError, match="1 missing methylation values"):
+        multimodal.encode(space, holey, data.obs, "methylation")
+    obs = data.obs.copy()
+    obs.loc[values.index[0], "tissue"] = "Retina"
+    with pytest.raises(ValueError, match=r"tissue\(s\) \['Retina'\] were not seen"):
+        multimodal.encode(space, values, obs, "methylation")
+    with pytest.raises(ValueError, match="unknown modality 'proteomics'"):
+        multimodal.encode(space, values, data.obs, "proteomics")
+
+
+def test_feature_space_round_trips_through_json(problem, tmp_path):
+    path = problem.space.save(tmp_path / "space.json")
+    again = multimodal.FeatureSpace.load(path)
+    assert again.genes == problem.space.genes and again.tissues == problem.space.tissues
+    pd.testing.assert_frame_equal(again.scale, problem.space.scale, check_names=False)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+def test_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"modality": np.repeat(["methylation", "expression"], 50),
+                          "tissue": np.tile(["A", "B"], 50), "age": rng.uniform(0, 90, 100)})
+    frame["predicted"] = frame["age"] + rng.normal(0, 5, 100)
+    table = metrics.modality_table(frame)
+    for modality, rows in [("methylation", frame[:50]), ("expression", frame[50:]),
+                           ("combined", frame)]:
+        y, p = rows["age"], rows["predicted"]
+        assert table.loc["MAE", modality] == pytest.approx(skm.mean_absolute_error(y, p))
+        assert table.loc["RMSE", modality] == pytest.approx(
+            np.sqrt(skm.mean_squared_error(y, p)))
+        assert table.loc["R2", modality] == pytest.approx(skm.r2_score(y, p))
+        assert table.loc["MdAE", modality] == pytest.approx(skm.median_absolute_error(y, p))
+        assert table.loc["n", modality] == len(rows)
+    tissues = metrics.tissue_table(frame)
+    assert tissues["MAE"].is_monotonic_increasing and tissues["test_samples"].sum() == 100
+    row = tissues.iloc[0]
+    rows = frame[(frame["tissue"] == row["tissue"]) & (frame["modality"] == row["modality"])]
+    error = rows["predicted"] - rows["age"]
+    assert row["MSE"] == pytest.approx(skm.mean_squared_error(rows["age"], rows["predicted"]))
+    assert row["MAD"] == pytest.approx(np.median(np.abs(error - error.median())))
+
+
+def test_mean_sd_over_folds():
+    folds = [pd.DataFrame({"a": [1.0]}, index=["MAE"]), pd.DataFrame({"a": [3.0]}, index=["MAE"])]
+    assert metrics.mean_sd(folds).loc["MAE", "a"] == "2.000 ± 1.414"
+
+
+# --- training, determinism, saving ---------------------------------------------------------
+
+def test_same_seed_gives_the_same_holdout_predictions(problem):
+    test = problem.rows("test")
+    runs = [transformer_clock.fit("tabtransformer", {}, problem.rows("fit"),
+                                  problem.rows("valid"), problem.space.genes, problem.training)
+            for _ in range(2)]
+    first, second = (transformer_clock.predict(r.model, test) for r in runs)
+    assert np.array_equal(first, second)
+    assert len(runs[0].history) == 3 and {"train", "valid"} <= set(runs[0].history.columns)
+
+
+def test_saved_clock_reloads_and_predicts_identically_and_refuses_tampering(problem, tmp_path):
+    result = transformer_clock.fit("tabtransformer", {"l1": 1e-4}, problem.rows("fit"),
+                                   problem.rows("valid"), problem.space.genes, problem.training)
+    test = problem.rows("test")
+    predicted = transformer_clock.predict(result.model, test)
+    folder = transformer_clock.save_clock(tmp_path / "clock", result, problem.space,
+                                          {"data": "simulated"})
+    clock = transformer_clock.load_clock(folder)
+    assert np.array_equal(clock.predict(test), predicted)
+    assert clock.space.genes == problem.space.genes and clock.about["data"] == "simulated"
+    (folder / "feature_space.json").write_text("{}")
+    with pytest.raises(ValueError, match="sha256 differs"):
+        transformer_clock.load_clock(folder)
+
+
+# --- Optuna ------------------------------------------------------------------------------------
+
+def test_study_resumes_on_the_same_storage(problem, tmp_path):
+    storage = tuning.default_storage(tmp_path)
+    name = tuning.study_name("tabtransformer", problem)
+    objective = tuning.network_objective(problem, "tabtransformer")
+    study = tuning.open_study(name, storage, seed=0, enqueue=tuning.paper_trial())
+    tuning.run_trials(study, objective, n_trials=2)
+    resumed = tuning.open_study(name, storage, seed=0, enqueue=tuning.paper_trial())
+    tuning.run_trials(resumed, objective, n_trials=2)
+    again = tuning.open_study(name, storage, seed=0)
+    assert len(again.trials) == 4 and tuning.finished(again) == 4
+    first = again.trials[0].params  # the paper's configuration, enqueued once only
+    assert tuning.network_hyperparameters(first) == transformer_clock.PAPER_HYPERPARAMETERS
+    assert sum(t.params == first for t in again.trials) == 1
+    tuning.run_trials(again, objective, total=4)  # already holds 4: nothing to add
+    assert len(tuning.open_study(name, storage, seed=0).trials) == 4
+
+
+def test_search_rejects_unknown_models(problem, tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'xgboost'"):
+        tuning.search(problem, "xgboost", tuning.default_storage(tmp_path), 1)
+
+
+# --- baselines ---------------------------------------------------------------------------------
+
+def test_elasticnet_recovers_the_planted_age_genes_and_beats_the_mean(problem):
+    fit_rows, test = problem.rows("fit"), problem.rows("test")
+    model = baselines.fit_elasticnet(fit_rows, problem.space, "methylation", 0.05, 0.5)
+    rows = baselines.modality_rows(test, "methylation")
+    enet_mae = np.mean(np.abs(baselines.predict_elasticnet(model, rows) - rows["age"]))
+    mean = baselines.mean_age(fit_rows, rows)
+    assert np.allclose(mean, fit_rows.loc[fit_rows["modality"] == "methylation", "age"].mean())
+    assert enet_mae < 0.5 * np.mean(np.abs(mean - rows["age"]))
+    weights = pd.Series(np.abs(model.coef_), index=model.genes_)
+    assert set(weights.nlargest(8).index) == {f"G{i}" for i in range(8)}
