@@ -6,8 +6,9 @@ Run: ``python benchmarks/transformer_epoch_time.py`` (``--sizes quick`` for a sm
 profile's shape (samples x genes, tissue and modality categories): epoch time depends on the
 shape, not on the values. Prints, per size, model and device, the set-up time of a fit
 (pytorch-tabular builds its config with every gene name), the first epoch's time, the median
-time of the later epochs (training and validation) and training samples per second, then the ratios measured side by side. Runs on
-the GPU as well when torch sees one.
+time of the later epochs (training and validation) and training samples per second, then the
+ratios measured side by side. Where torch sees a GPU, Lightning trains on it (the device
+column says which).
 """
 
 from __future__ import annotations

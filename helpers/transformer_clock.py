@@ -12,7 +12,6 @@ directory) and restores the epoch with the lowest validation loss.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.multimodal import CATEGORICAL, FeatureSpace
+from helpers.registry import sha256_of
 
 TARGET = "age"
 KINDS = ("tabtransformer", "mlp")
@@ -216,7 +216,7 @@ def fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: li
     from sklearn.preprocessing import StandardScaler
 
     hp = {**PAPER_HYPERPARAMETERS, **hp}
-    root = Path(training.workdir or tempfile.mkdtemp(prefix="clock-fit-"))
+    root = Path(training.workdir or tempfile.gettempdir())
     root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))
     monitor = {"train": train.sample(min(len(train), MONITOR_ROWS), random_state=training.seed),
@@ -247,14 +247,6 @@ def fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: li
 MANIFEST = "sha256.json"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_clock(folder: Path | str, result: FitResult, space: FeatureSpace,
                about: dict) -> Path:
     """Save the model (pytorch-tabular's inference-only format), the feature space (gene
@@ -271,7 +263,7 @@ def save_clock(folder: Path | str, result: FitResult, space: FeatureSpace,
     (folder / "about.json").write_text(json.dumps(meta, indent=1, default=str))
     result.history.to_csv(folder / "history.csv")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    manifest = {str(p.relative_to(folder)): _sha256(p) for p in files}
+    manifest = {str(p.relative_to(folder)): sha256_of(p) for p in files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
 
@@ -292,7 +284,7 @@ def verify_clock(folder: Path | str) -> None:
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{path}: listed in {MANIFEST} but missing")
-        if _sha256(path) != digest:
+        if sha256_of(path) != digest:
             raise ValueError(f"{path}: sha256 differs from {MANIFEST}; refusing to load it")
 
 
