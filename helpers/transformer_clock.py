@@ -120,7 +120,8 @@ def quiet_training(workdir: Path):
         with warnings.catch_warnings(), contextlib.chdir(workdir):
             for pattern in (".*does not have many workers.*", ".*pin_memory.*",
                             ".*number of training batches.*", ".*LeafSpec.*",
-                            ".*tensorboardX.*", ".*litlogger.*", ".*Checkpoint directory.*"):
+                            ".*tensorboardX.*", ".*litlogger.*", ".*Checkpoint directory.*",
+                            ".*Cannot update config in inference mode.*"):
                 warnings.filterwarnings("ignore", message=pattern)
             yield
     finally:
