@@ -167,7 +167,7 @@ def history_callback(owner, monitor: dict[str, pd.DataFrame], progress: bool, la
             self.truth = {k: v[TARGET].to_numpy(dtype=float) for k, v in monitor.items()}
             self.transform = dm.target_transforms[0]
             self.bar = tqdm(total=trainer.max_epochs, desc=label, unit="epoch",
-                            disable=not progress, leave=True, mininterval=2.0)
+                            disable=not progress, leave=True, mininterval=30.0)
 
         def on_train_epoch_end(self, trainer, pl_module):
             was_training = pl_module.training
