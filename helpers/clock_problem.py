@@ -5,6 +5,7 @@ folder. Every Optuna worker rebuilds the same problem from (profile, seed, setti
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +70,21 @@ def output_folder(profile: str, seed: int) -> Path:
     return cache_dir() / "outputs" / "p1_transformer_clock" / f"{profile}-seed{seed}"
 
 
+def training_code_version() -> str:
+    """A hash of the encoding and training code: a stored study is not resumed with trials
+    that another version of it scored."""
+    digest = hashlib.sha256()
+    for module in (multimodal, transformer_clock):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def simulated_problem(profile: str, seed: int, **kwargs) -> ClockProblem:
     """The clock problem on the simulated cohorts of a profile (what the chapter solves)."""
     from helpers import simulator
 
     sim = simulator.cohorts_for(profile, seed)
     data = multimodal.clock_data(sim.methylation, sim.expression)
-    about = {"profile": profile, "data": data.data, "simulator": simulator.code_version()}
+    about = {"profile": profile, "data": data.data, "simulator": simulator.code_version(),
+             "training_code": training_code_version()}
     return clock_problem(data, seed, about=about, **kwargs)
