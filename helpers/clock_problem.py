@@ -50,10 +50,11 @@ def clock_problem(data: multimodal.ClockData, seed: int, test_size: float = 0.2,
                                           by=("tissue", "modality"), seed=seed)
     space, table = data.design(train, target=target)
     training = transformer_clock.Training(max_epochs, patience, seed, workdir, progress)
-    settings = {"seed": seed, "test_size": test_size, "valid_size": valid_size,
-                "max_epochs": max_epochs, "patience": patience, "target": target,
-                "samples": len(table), "genes": len(space.genes), **(about or {})}
+    settings = {**(about or {}), "seed": seed, "test_size": test_size,
+                "valid_size": valid_size, "max_epochs": max_epochs, "patience": patience,
+                "target": target, "samples": len(table), "genes": len(space.genes)}
     return ClockProblem(data, space, table, train, test, fit_ids, valid, training, settings)
+
 
 def prediction_frame(problem: ClockProblem, ids: pd.Index, predicted) -> pd.DataFrame:
     """Predictions beside the samples' modality, tissue, training label (``age``: GTEx

@@ -173,3 +173,16 @@ def test_elasticnet_recovers_the_planted_age_genes_and_beats_the_mean(problem):
     assert enet_mae < 0.5 * np.mean(np.abs(mean - rows["age"]))
     weights = pd.Series(np.abs(model.coef_), index=model.genes_)
     assert set(weights.nlargest(8).index) == {f"G{i}" for i in range(8)}
+
+
+def test_problem_splits_are_disjoint_and_the_target_is_chosen(problem):
+    assert len(problem.test) == round(0.2 * len(problem.table))
+    assert set(problem.fit) | set(problem.valid) == set(problem.train)
+    assert not set(problem.fit) & set(problem.valid) and not set(problem.train) & set(problem.test)
+    obs = problem.data.obs
+    assert np.allclose(problem.table["age"], obs.loc[problem.table.index, "age_reported"])
+    exact = clock_problem.clock_problem(problem.data, seed=0, target="age",
+                                        about=problem.settings)
+    assert exact.settings["target"] == "age" and exact.fingerprint() != problem.fingerprint()
+    assert np.allclose(exact.table["age"], obs.loc[exact.table.index, "age"])
+    assert exact.test.equals(problem.test)
