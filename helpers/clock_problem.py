@@ -43,9 +43,14 @@ class ClockProblem:
 def clock_problem(data: multimodal.ClockData, seed: int, test_size: float = 0.2,
                   valid_size: float = 0.1, max_epochs: int = 100, patience: int = 10,
                   target: str = "age_reported", workdir: Path | None = None,
-                  progress: bool = True, about: dict | None = None) -> ClockProblem:
-    """Split, fit the feature space on the training part and encode every sample."""
-    train, test = splits.holdout_split(data.obs, test_size, by=("tissue",), seed=seed)
+                  progress: bool = True, about: dict | None = None,
+                  test: pd.Index | None = None) -> ClockProblem:
+    """Split (or take the given ``test`` ids, e.g. a cross-validation fold), carve the
+    validation split, fit the feature space on the training part and encode every sample."""
+    if test is None:
+        train, test = splits.holdout_split(data.obs, test_size, by=("tissue",), seed=seed)
+    else:
+        train = data.obs.index.difference(test, sort=False)
     fit_ids, valid = splits.holdout_split(data.obs.loc[train], valid_size,
                                           by=("tissue", "modality"), seed=seed)
     space, table = data.design(train, target=target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers import baselines, metrics, splits, transformer_clock
-from helpers.clock_problem import ClockProblem, prediction_frame
+from helpers.clock_problem import ClockProblem, clock_problem, prediction_frame
 
 
 def holdout_predictions(problem: ClockProblem, predicted) -> pd.DataFrame:
@@ -26,26 +26,23 @@ def fit_final(problem: ClockProblem, kind: str, hp: dict, label: str | None = No
 
 def cross_validate(problem: ClockProblem, kind: str, hp: dict, n_folds: int = 5
                    ) -> list[pd.DataFrame]:
-    """Supplementary Table 1: folds stratified by tissue and modality; each fold refits the
-    gene scaling on its training part, carves its own validation split and reports Table 1's
-    metrics on its test part."""
-    data, seed = problem.data, problem.training.seed
-    folds = splits.cv_folds(data.obs, n_folds, by=("tissue", "modality"), seed=seed)
+    """Supplementary Table 1: folds stratified by tissue and modality; each fold is a clock
+    problem of its own (gene scaling refitted, validation split carved from its training part)
+    and reports Table 1's metrics on its test part."""
+    seed, training = problem.training.seed, problem.training
+    folds = splits.cv_folds(problem.data.obs, n_folds, by=("tissue", "modality"), seed=seed)
     tables = []
     for fold in range(n_folds):
-        train = folds.index[folds != fold]
-        test = folds.index[folds == fold]
-        fit_ids, valid = splits.holdout_split(data.obs.loc[train], problem.settings["valid_size"],
-                                              by=("tissue", "modality"), seed=seed)
-        space, table = data.design(train, target=problem.settings["target"])
-        result = transformer_clock.fit(kind, hp, table.loc[fit_ids], table.loc[valid],
-                                       space.genes, problem.training,
+        part = clock_problem(problem.data, seed, valid_size=problem.settings["valid_size"],
+                             max_epochs=training.max_epochs, patience=training.patience,
+                             target=problem.settings["target"], workdir=training.workdir,
+                             progress=training.progress, about=problem.settings,
+                             test=folds.index[folds == fold])
+        result = transformer_clock.fit(kind, hp, part.rows("fit"), part.rows("valid"),
+                                       part.space.genes, part.training,
                                        label=f"fold {fold + 1}/{n_folds}")
-        predicted = transformer_clock.predict(result.model, table.loc[test])
-        frame = pd.DataFrame({"modality": data.obs.loc[test, "modality"],
-                              "age": table.loc[test, transformer_clock.TARGET].astype(float),
-                              "predicted": predicted}, index=test)
-        tables.append(metrics.modality_table(frame))
+        predicted = transformer_clock.predict(result.model, part.rows("test"))
+        tables.append(metrics.modality_table(holdout_predictions(part, predicted)))
     return tables
 
 

@@ -16,14 +16,9 @@ def age_metrics(y_true, y_pred) -> dict:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d")
     if len(y_true) < 2:
         raise ValueError("at least two samples are needed")
-    return {
-        "n": len(y_true),
-        "MAE": metrics.mean_absolute_error(y_true, y_pred),
-        "RMSE": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
-        "R2": metrics.r2_score(y_true, y_pred),
-        "MdAE": metrics.median_absolute_error(y_true, y_pred),
-        "pearson_r": float(stats.pearsonr(y_true, y_pred)[0]),
-    }
+    shared = group_metrics(y_true, y_pred)
+    return {"n": len(y_true), **{k: shared[k] for k in ("MAE", "RMSE", "R2", "MdAE")},
+            "pearson_r": float(stats.pearsonr(y_true, y_pred)[0])}
 
 
 def group_metrics(y_true, y_pred) -> dict:
@@ -31,11 +26,12 @@ def group_metrics(y_true, y_pred) -> dict:
     absolute deviation of the signed errors, our reading of the paper's column) and n; R2 is
     NaN for a group of fewer than two samples."""
     y_true = np.asarray(y_true, dtype=float)
-    error = np.asarray(y_pred, dtype=float) - y_true
+    y_pred = np.asarray(y_pred, dtype=float)
+    error = y_pred - y_true
     if len(error) == 0:
         raise ValueError("an empty group has no metrics")
     mse = float(np.mean(error ** 2))
-    r2 = metrics.r2_score(y_true, y_true + error) if len(error) > 1 else np.nan
+    r2 = metrics.r2_score(y_true, y_pred) if len(error) > 1 else np.nan
     return {"MAE": float(np.mean(np.abs(error))), "R2": r2, "RMSE": float(np.sqrt(mse)),
             "MSE": mse, "MdAE": float(np.median(np.abs(error))),
             "MAD": float(stats.median_abs_deviation(error)), "test_samples": len(error)}
