@@ -1,7 +1,8 @@
 """Published linear DNA-methylation clocks (Horvath 2013/2018, Hannum 2013, PhenoAge 2018).
 
-Weights come from the registry's real files; a clock is applied only to samples that carry all
-of its CpGs: missing CpGs are reported, never imputed.
+Weights come from the registry's real files. By default a clock is applied only to samples that
+carry all of its CpGs; :func:`apply_clock` can instead follow a named rule for missing CpGs and
+missing values, and always returns the report of what was missing and what the rule did.
 """
 
 from __future__ import annotations
@@ -98,7 +99,90 @@ def predict_age(clock: LinearClock, betas: pd.DataFrame) -> pd.Series:
         raise MissingFeaturesError(
             f"{clock.name}: {len(missing)} of {len(clock.weights)} CpGs are missing from the "
             f"data (first: {missing[:5]}); they are not imputed")
-    linear = betas[clock.weights.index].to_numpy(dtype=float) @ clock.weights.to_numpy()
+    values = betas[clock.weights.index].to_numpy(dtype=float)
+    if np.isnan(values).any():
+        holes = betas[clock.weights.index].isna().sum()
+        raise MissingFeaturesError(
+            f"{clock.name}: {int(holes.sum())} missing values in {int((holes > 0).sum())} of its "
+            f"CpGs (first: {list(holes[holes > 0].index[:5])}); they are not imputed")
+    linear = values @ clock.weights.to_numpy()
     linear = linear + clock.intercept
     age = horvath_inverse_transform(linear) if clock.transform == "horvath" else linear
     return pd.Series(age, index=betas.index, name=f"{clock.name}_age")
+
+
+# What happens to a clock CpG the data lacks (absent from the matrix) or a missing value (NaN).
+MISSING_RULES = {
+    "refuse": "an absent CpG or a missing value stops the clock; nothing is imputed",
+    "dataset_mean": "a missing value takes its CpG's mean over the dataset's other samples; "
+                    "an absent CpG still stops the clock",
+    "reference": "a missing value takes its CpG's mean over the dataset's other samples; an "
+                 "absent CpG takes its mean in a named reference dataset",
+}
+
+
+def missing_cpg_report(clock: LinearClock, betas: pd.DataFrame, rule: str = "refuse",
+                       reference_name: str | None = None) -> dict:
+    """What a dataset lacks for a clock: CpGs absent from it (count, share of the clock's CpGs,
+    ids) and missing values of present CpGs, with the rule that will handle them."""
+    if rule not in MISSING_RULES:
+        raise ValueError(f"unknown missing-CpG rule {rule!r}; choose from {list(MISSING_RULES)}")
+    absent = missing_cpgs(clock, betas.columns)
+    present = [c for c in clock.weights.index if c in betas.columns]
+    holes = betas[present].isna().sum()
+    n = len(clock.weights)
+    return {"clock": clock.name, "n_cpgs": n, "n_absent": len(absent),
+            "share_absent": len(absent) / n, "absent": absent,
+            "n_cpgs_with_missing_values": int((holes > 0).sum()),
+            "n_missing_values": int(holes.sum()), "rule": rule,
+            "rule_text": MISSING_RULES[rule], "reference": reference_name}
+
+
+def apply_clock(clock: LinearClock, betas: pd.DataFrame, rule: str = "refuse",
+                reference: pd.Series | None = None, reference_name: str | None = None
+                ) -> tuple[pd.Series, dict]:
+    """Predicted ages under a named missing-CpG rule (:data:`MISSING_RULES`), and the report of
+    what was missing. ``reference`` (CpG -> beta) supplies absent CpGs under ``reference``."""
+    report = missing_cpg_report(clock, betas, rule, reference_name)
+    cpgs = clock.weights.index
+    if rule == "refuse":
+        return predict_age(clock, betas), report
+    filled = betas.reindex(columns=cpgs).astype(float)
+    present = filled.columns.difference(report["absent"], sort=False)
+    means = filled[present].mean()
+    empty = list(means.index[means.isna()])
+    if empty:
+        raise MissingFeaturesError(f"{clock.name}: CpGs {empty[:5]} have no value in any sample; "
+                                   "no dataset mean exists for them")
+    filled[present] = filled[present].fillna(means)
+    if report["absent"]:
+        if rule != "reference":
+            raise MissingFeaturesError(
+                f"{clock.name}: {report['n_absent']} of {report['n_cpgs']} CpGs are absent "
+                f"(first: {report['absent'][:5]}); rule {rule!r} does not fill absent CpGs")
+        if reference is None or reference.reindex(report["absent"]).isna().any():
+            raise MissingFeaturesError(
+                f"{clock.name}: the reference does not cover the {report['n_absent']} absent "
+                f"CpGs (first: {report['absent'][:5]})")
+        filled[report["absent"]] = reference.reindex(report["absent"]).to_numpy()
+    return predict_age(clock, filled), report
+
+
+def age_group(age: pd.Series) -> pd.Series:
+    """GSE30870's two ends of life: newborns (age 0) and the oldest (89-103 years)."""
+    return pd.Series(np.where(age == 0, "newborns", "aged 89-103"), index=age.index,
+                     name="group")
+
+
+def clock_on_gse30870(name: str = "horvath2013") -> tuple[pd.DataFrame, dict]:
+    """A published clock on the real GSE30870 methylomes (which carry all of its CpGs): one row
+    per sample (age, predicted, error, group, data) and the age metrics. Every chapter that
+    quotes this number calls this one function."""
+    from helpers import loaders, metrics
+
+    adata = loaders.load_gse30870()
+    age = adata.obs["age"].astype(float)
+    predicted = predict_age(load_clock(name), adata.to_df())
+    frame = pd.DataFrame({"age": age, "predicted": predicted, "error": predicted - age,
+                          "group": age_group(age), "data": "real (GSE30870)"})
+    return frame.sort_values("age"), metrics.age_metrics(age, predicted)
