@@ -117,12 +117,27 @@ def _from_mirror(entry: RegistryEntry) -> Path | None:
     return candidate
 
 
+def _download_path(entry: RegistryEntry) -> Path:
+    return cache_dir() / "downloads" / entry.path
+
+
+def local_copy(key: str) -> Path | None:
+    """The registered file's copy already on this machine (offline mirror, hash pinned, or
+    download cache), found without downloading or hashing anything; None when there is none."""
+    entry = load_registry()[key]
+    mirror = mirror_dir()
+    candidates = [_download_path(entry)]
+    if mirror is not None and entry.sha256 is not None:
+        candidates.insert(0, mirror / entry.path)
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def _download(entry: RegistryEntry) -> Path:
-    target = cache_dir() / "downloads" / Path(entry.path).parent
+    target = _download_path(entry)
     known = f"sha256:{entry.sha256}" if entry.sha256 else None
     try:
         fetched = pooch.retrieve(
-            entry.url, known_hash=known, fname=Path(entry.path).name, path=target,
+            entry.url, known_hash=known, fname=target.name, path=target.parent,
             progressbar=False,
         )
     except ValueError as err:  # pooch: downloaded file's hash differs

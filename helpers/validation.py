@@ -18,6 +18,11 @@ from helpers import geo, multimodal, promoters, registry, transformer_clock
 DATA_SOURCES = ("auto", "simulated", "real")
 # Series of the paper's Figure 2: our name -> GEO accession, time column, expected direction.
 SERIES = {"ipsc": ("GSE54848", "day", -1), "fetal": ("GSE76641", "weeks", +1)}
+# The paper's claim for each series, and what its panel of Figure 2 shows (and so what the
+# claim is judged on): reprogramming samples one by one, fetal tissues averaged per week.
+CLAIMS = {"ipsc": "iPSCs become younger during induction",
+          "fetal": "fetal tissue becomes older during development"}
+JUDGED_ON = {"ipsc": "samples", "fetal": "means"}
 MODALITY = "methylation"
 
 
@@ -35,20 +40,9 @@ class ValidationSeries:
 
 # --- where the series come from ------------------------------------------------------------------
 
-def local_copy(key: str) -> Path | None:
-    """The registered file's copy already on this machine (offline mirror or download cache),
-    without downloading anything; None when there is none."""
-    entry = registry.load_registry()[key]
-    candidates = [registry.cache_dir() / "downloads" / entry.path]
-    mirror = registry.mirror_dir()
-    if mirror is not None and entry.sha256 is not None:
-        candidates.insert(0, mirror / entry.path)
-    return next((p for p in candidates if p.is_file()), None)
-
-
 def real_series_present() -> dict[str, bool]:
     """Per series, whether its real GEO matrix is on this machine."""
-    return {name: local_copy(geo.VALIDATION_SERIES[accession][0]) is not None
+    return {name: registry.local_copy(geo.VALIDATION_SERIES[accession][0]) is not None
             for name, (accession, _, _) in SERIES.items()}
 
 
@@ -147,6 +141,27 @@ def verdict(rho: float, direction: int, threshold: float = 0.9) -> str:
     if direction * rho >= threshold:
         return "holds"
     return "same direction, weaker" if direction * rho > 0 else "does not hold"
+
+
+def judge_claims(predictions: dict[str, pd.DataFrame], clock: str, threshold: float = 0.9
+                 ) -> pd.DataFrame:
+    """One row per series: the paper's claim, the Spearman correlations with time (samples and
+    time-point means), the one its Figure 2 panel shows, and the verdict against
+    ``threshold``."""
+    rows = []
+    for name, frame in predictions.items():
+        _, time, direction = SERIES[name]
+        trend = time_trend(frame, time)
+        judged = trend[f"spearman_{JUDGED_ON[name]}"]
+        rows.append({"claim (paper)": CLAIMS[name], "clock": clock,
+                     "data": frame["data"].iloc[0], "published": "Figure 2, no number",
+                     "time": time, "samples": trend["n_samples"],
+                     "time points": trend["n_time_points"],
+                     "Spearman (samples)": trend["spearman_samples"],
+                     "Spearman (time-point means)": trend["spearman_means"],
+                     "judged on": JUDGED_ON[name], "Spearman (judged)": judged,
+                     "verdict": verdict(judged, direction, threshold)})
+    return pd.DataFrame(rows).set_index("claim (paper)")
 
 
 def token_sensitivity(clock: transformer_clock.SavedClock, series: ValidationSeries,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import clocks, geo, loaders, validation
+from helpers import clocks, geo, loaders, registry, validation
 from helpers.loaders import DataFormatError
 from tests.conftest import requires_real_data
 
@@ -207,12 +207,12 @@ def test_choose_source_uses_real_series_only_when_both_are_here():
 
 def test_local_copy_finds_a_downloaded_series_without_downloading(isolated_cache):
     key = geo.VALIDATION_SERIES["GSE76641"][0]
-    assert validation.local_copy(key) is None
+    assert registry.local_copy(key) is None
     assert validation.real_series_present() == {"ipsc": False, "fetal": False}
     target = isolated_cache / "downloads" / "geo" / "GSE76641_series_matrix.txt.gz"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"")
-    assert validation.local_copy(key) == target
+    assert registry.local_copy(key) == target
     assert validation.real_series_present() == {"ipsc": False, "fetal": True}
 
 
@@ -238,6 +238,18 @@ def test_time_trend_and_verdicts():
     assert validation.verdict(0.95, -1) == "does not hold"
     with pytest.raises(ValueError, match="at least three time points"):
         validation.time_trend(frame[frame["day"] < 10], "day")
+
+
+def test_claims_are_judged_on_what_each_figure_panel_shows():
+    ipsc = pd.DataFrame({"day": [0, 0, 7, 7, 14, 14], "predicted": [50, 30, 45, 28, 20, 10],
+                         "data": "simulated"})
+    fetal = pd.DataFrame({"weeks": [9, 9, 12, 12, 15, 15], "predicted": [-9, 0, -8, 0, -7, 1],
+                          "data": "simulated"})
+    table = validation.judge_claims({"ipsc": ipsc, "fetal": fetal}, "toy")
+    assert list(table["judged on"]) == ["samples", "means"]
+    assert table["Spearman (judged)"].iloc[1] == pytest.approx(1.0)  # week means rise
+    assert table["Spearman (samples)"].iloc[1] < 0.5  # the tissue spread hides it per sample
+    assert list(table["verdict"]) == ["same direction, weaker", "holds"]
 
 
 def test_extremes_table_per_clock_and_group():
