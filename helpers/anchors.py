@@ -42,10 +42,16 @@ def expression_anchors(log_expression: pd.DataFrame, min_sd: float = 0.1) -> pd.
                          "sd": log_expression.std().clip(lower=min_sd)})
 
 
-def real_gene_level_gse30870(probe_map: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                pd.Series]:
-    """The real GSE30870 methylomes as a TSS200 gene-level matrix, its coverage and the ages."""
-    adata = loaders.load_gse30870()
+def tss_probe_map() -> pd.DataFrame:
+    """The real TSS200 / TSS1500 probe-to-gene map (450k probe locations x RefSeq TSSs)."""
+    return promoters.probe_gene_map(loaders.load_hm450_locations(), loaders.load_refseq_tss())
+
+
+def real_gene_level_gse30870(probe_map: pd.DataFrame, adata=None
+                             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """The real GSE30870 methylomes (``adata``, loaded when not given) as a TSS200 gene-level
+    matrix, its coverage and the ages."""
+    adata = loaders.load_gse30870() if adata is None else adata
     betas = pd.DataFrame(adata.X, index=adata.obs_names, columns=adata.var_names)
     matrix, coverage = promoters.gene_level_methylation(betas, probe_map, "TSS200")
     return matrix, coverage, adata.obs["age"]
@@ -62,8 +68,7 @@ def real_muscle_log_cpm() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 def real_anchors(precision_range=(8, 400)) -> dict:
     """Everything the simulator takes from real files: the TSS200 map, gene universes, the
     methylation and expression anchors and the real GTEx age-bracket shares."""
-    probe_map = promoters.probe_gene_map(loaders.load_hm450_locations(),
-                                         loaders.load_refseq_tss())
+    probe_map = tss_probe_map()
     gene_betas, coverage, ages = real_gene_level_gse30870(probe_map)
     log_cpm, symbol_report, traits = real_muscle_log_cpm()
     gencode = loaders.load_gencode_v26()

@@ -70,3 +70,8 @@ def cached_frame(stage: str, params: dict, compute: Callable[[], pd.DataFrame]) 
     frame = compute()
     write_frame(frame, path)
     return frame
+
+
+def output_dir(chapter: str, profile: str, seed: int) -> Path:
+    """Where a chapter keeps what it computes for a profile and seed (studies, models)."""
+    return cache_dir() / "outputs" / chapter / f"{profile}-seed{seed}"

@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers import multimodal, splits, transformer_clock
-from helpers.cache import cache_key
-from helpers.registry import cache_dir
+from helpers.cache import cache_key, output_dir
 
 
 @dataclass
@@ -73,7 +72,7 @@ def prediction_frame(problem: ClockProblem, ids: pd.Index, predicted) -> pd.Data
 
 def output_folder(profile: str, seed: int) -> Path:
     """Where the clock chapter keeps its study, model and tables for a profile and seed."""
-    return cache_dir() / "outputs" / "p1_transformer_clock" / f"{profile}-seed{seed}"
+    return output_dir("p1_transformer_clock", profile, seed)
 
 
 def training_code_version() -> str:

@@ -174,13 +174,13 @@ def age_group(age: pd.Series) -> pd.Series:
                      name="group")
 
 
-def clock_on_gse30870(name: str = "horvath2013") -> tuple[pd.DataFrame, dict]:
-    """A published clock on the real GSE30870 methylomes (which carry all of its CpGs): one row
-    per sample (age, predicted, error, group, data) and the age metrics. Every chapter that
-    quotes this number calls this one function."""
+def clock_on_gse30870(name: str = "horvath2013", adata=None) -> tuple[pd.DataFrame, dict]:
+    """A published clock on the real GSE30870 methylomes (``adata``, loaded when not given;
+    they carry all of its CpGs): one row per sample (age, predicted, error, group, data) and
+    the age metrics. Every chapter that quotes this number calls this one function."""
     from helpers import loaders, metrics
 
-    adata = loaders.load_gse30870()
+    adata = loaders.load_gse30870() if adata is None else adata
     age = adata.obs["age"].astype(float)
     predicted = predict_age(load_clock(name), adata.to_df())
     frame = pd.DataFrame({"age": age, "predicted": predicted, "error": predicted - age,

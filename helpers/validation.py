@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from helpers import geo, multimodal, promoters, registry, transformer_clock
+from helpers.cache import output_dir
 
 DATA_SOURCES = ("auto", "simulated", "real")
 # Series of the paper's Figure 2: our name -> GEO accession, time column, expected direction.
@@ -24,6 +25,8 @@ CLAIMS = {"ipsc": "iPSCs become younger during induction",
           "fetal": "fetal tissue becomes older during development"}
 JUDGED_ON = {"ipsc": "samples", "fetal": "means"}
 MODALITY = "methylation"
+TUNED = "the tuned model saved by the clock chapter"
+PAPER_CONFIGURATION = "the paper's configuration, trained by this chapter"
 
 
 @dataclass
@@ -106,6 +109,14 @@ def tissue_tokens(tissues: pd.Series, known: list[str], proxies: dict[str, str]
     return tissues.astype(str).map(table.set_index("tissue")["presented as"]), table
 
 
+def with_predictions(series: ValidationSeries, predicted) -> pd.DataFrame:
+    """A series' design columns with a clock's predictions and the data label."""
+    frame = series.obs.copy()
+    frame["predicted"] = predicted
+    frame["data"] = series.data
+    return frame
+
+
 def predict_series(clock: transformer_clock.SavedClock, series: ValidationSeries,
                    proxies: dict[str, str], allow_missing: bool = False
                    ) -> tuple[pd.DataFrame, dict]:
@@ -114,10 +125,8 @@ def predict_series(clock: transformer_clock.SavedClock, series: ValidationSeries
     obs = series.obs.copy()
     obs["tissue"], _ = tissue_tokens(series.obs["tissue"], clock.space.tissues, proxies)
     table, report = multimodal.encode(clock.space, series.values, obs, MODALITY, allow_missing)
-    frame = series.obs.copy()
-    frame["presented as"] = obs["tissue"]
-    frame["predicted"] = clock.predict(table)
-    frame["data"] = series.data
+    frame = with_predictions(series, clock.predict(table))
+    frame.insert(len(series.obs.columns), "presented as", obs["tissue"])
     return frame, report
 
 
@@ -179,11 +188,12 @@ def token_sensitivity(clock: transformer_clock.SavedClock, series: ValidationSer
 
 # --- the two clocks at the extremes of age (real GSE30870) ----------------------------------------
 
-def gse30870_series(probe_map: pd.DataFrame) -> ValidationSeries:
-    """The real GSE30870 blood methylomes (newborns, 89-103 years) as the clock's features."""
+def gse30870_series(probe_map: pd.DataFrame, adata=None) -> ValidationSeries:
+    """The real GSE30870 blood methylomes (newborns, 89-103 years; ``adata``, loaded when not
+    given) as the clock's features."""
     from helpers import anchors, clocks
 
-    values, coverage, ages = anchors.real_gene_level_gse30870(probe_map)
+    values, coverage, ages = anchors.real_gene_level_gse30870(probe_map, adata)
     obs = pd.DataFrame({"tissue": "Blood", "modality": MODALITY, "age": ages.astype(float)},
                        index=values.index)
     obs["group"] = clocks.age_group(obs["age"])
@@ -198,10 +208,7 @@ def horvath_on_series(series: ValidationSeries, rule: str) -> tuple[pd.DataFrame
         raise ValueError(f"series {series.name!r} ({series.data}) has no CpG-level data")
     predicted, report = clocks.apply_clock(clocks.load_clock("horvath2013"), series.cpg_betas,
                                            rule)
-    frame = series.obs.copy()
-    frame["predicted"] = predicted
-    frame["data"] = series.data
-    return frame, report
+    return with_predictions(series, predicted), report
 
 def extremes_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per clock and age group (newborns, 89-103): n, mean age, mean prediction, MAE and mean
@@ -231,7 +238,7 @@ def is_current(about: dict, expected: dict) -> bool:
 
 def output_folder(profile: str, seed: int) -> Path:
     """Where this chapter keeps the clock it trains when the clock chapter's is missing."""
-    return registry.cache_dir() / "outputs" / "p1_validation" / f"{profile}-seed{seed}"
+    return output_dir("p1_validation", profile, seed)
 
 
 def clock_for(profile: str, seed: int, max_epochs: int, patience: int, progress: bool = True
@@ -245,8 +252,7 @@ def clock_for(profile: str, seed: int, max_epochs: int, patience: int, progress:
                 "training_code": clock_problem.training_code_version()}
     chapter = clock_problem.output_folder(profile, seed) / "model"
     own = output_folder(profile, seed) / "model"
-    for folder, origin in [(chapter, "the tuned model saved by the clock chapter"),
-                           (own, "the paper's configuration, trained by this chapter")]:
+    for folder, origin in [(chapter, TUNED), (own, PAPER_CONFIGURATION)]:
         if (folder / transformer_clock.MANIFEST).is_file():
             clock = transformer_clock.load_clock(folder)
             if is_current(clock.about, expected):
@@ -258,4 +264,4 @@ def clock_for(profile: str, seed: int, max_epochs: int, patience: int, progress:
     result, _ = evaluation.fit_final(problem, "tabtransformer", hp, label="validation clock")
     transformer_clock.save_clock(own, result, problem.space,
                                  about={**problem.settings, "kind": "tabtransformer"})
-    return transformer_clock.load_clock(own), "the paper's configuration, trained by this chapter"
+    return transformer_clock.load_clock(own), PAPER_CONFIGURATION
