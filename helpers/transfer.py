@@ -33,6 +33,7 @@ ARMS = ("pretrained", "scratch")
 ARM_NAMES = {"pretrained": "aging-aware (regressor weights, last layer retrained)",
              "scratch": "from scratch (same architecture, every layer trained)"}
 METRICS = ("AUROC", "average precision", "accuracy", "F1")
+REFERENCE = "logistic_regression"  # a linear reference on the same splits, not one of the arms
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FineTuning:
     patience: int = 10
     scratch_learning_rate: float = 2.3e-4  # the paper's regressor configuration
     finetune_learning_rate: float = 1e-3  # the new last layer alone (the paper gives none)
+    batch_size: int | None = None  # None: the regressor's (the paper's 96)
 
 
 # --- the disease cohorts in the regressor's space ---------------------------------------------
@@ -101,7 +103,7 @@ def classifier_model(regressor, arm: str, tuning: FineTuning):
     optimizer = OptimizerConfig(optimizer=hp["optimizer"],
                                 optimizer_params={"weight_decay": hp["l2"]})
     trainer = TrainerConfig(
-        batch_size=int(hp["batch_size"]), max_epochs=tuning.max_epochs,
+        batch_size=int(tuning.batch_size or hp["batch_size"]), max_epochs=tuning.max_epochs,
         early_stopping="valid_loss", early_stopping_patience=tuning.patience,
         checkpoints=None, load_best=False, progress_bar="none",
         trainer_kwargs={"default_root_dir": ".", "enable_model_summary": False,
@@ -268,11 +270,23 @@ def classification_metrics(labels, probability, threshold: float = 0.5) -> dict[
             "F1": skm.f1_score(labels, called, zero_division=0)}
 
 
+def logistic_reference(table: pd.DataFrame, split: dict, genes: list[str]) -> np.ndarray:
+    """P(case) on the test part from an L2 logistic regression fitted on the training part
+    (fit and validation rows): what a linear model reaches with the same samples."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = split["fit"].append(split["valid"])
+    model = LogisticRegression(C=1.0, max_iter=5000)
+    model.fit(table.loc[train, genes].to_numpy(), table.loc[train, LABEL].to_numpy())
+    return model.predict_proba(table.loc[split["test"], genes].to_numpy())[:, 1]
+
+
 def compare_arms(regressor, tables: dict[str, pd.DataFrame], n_splits: int, seed: int,
                  tuning: FineTuning, workdir: Path | None = None, progress: bool = True
                  ) -> tuple[pd.DataFrame, dict]:
     """Both arms on the same repeated splits of every disease: one row per disease, split and
-    arm with the four test-set metrics; also returns the classifiers of split 0 (for SHAP)."""
+    arm with the four test-set metrics, plus a logistic-regression reference row per split;
+    also returns the classifiers of split 0 (for SHAP)."""
     from tqdm.auto import tqdm
 
     rows, first = [], {}
@@ -289,6 +303,10 @@ def compare_arms(regressor, tables: dict[str, pd.DataFrame], n_splits: int, seed
         rows.append({"disease": disease, "split": split["split"], "arm": arm, **scores})
         if split["split"] == 0:
             first[(disease, arm)] = model
+        if arm == ARMS[-1]:
+            reference = logistic_reference(table, split, regressor.space.genes)
+            rows.append({"disease": disease, "split": split["split"], "arm": REFERENCE,
+                         **classification_metrics(test[LABEL], reference)})
     return pd.DataFrame(rows), first
 
 
@@ -311,5 +329,7 @@ def paired_tests(results: pd.DataFrame) -> pd.DataFrame:
                      "scratch_mean": wide["scratch"].mean(),
                      "scratch_sd": wide["scratch"].std(),
                      "difference": diff.mean(), "t_test_p": float(t_p),
-                     "wilcoxon_p": float(w_p)})
+                     "wilcoxon_p": float(w_p),
+                     **({"reference_mean": wide[REFERENCE].mean(),
+                         "reference_sd": wide[REFERENCE].std()} if REFERENCE in wide else {})})
     return pd.DataFrame(rows)
