@@ -31,10 +31,10 @@ class Rankings:
     def save(self, folder: Path) -> Path:
         """Write every ranking as CSV and ``about.json`` last (its presence marks a whole set)."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.regressor.to_csv(folder / "regressor.csv")
+        self.regressor.to_csv(folder / "regressor.csv", na_rep="NaN")
         for arm, tables in self.diseases.items():
             for disease, table in tables.items():
-                table.to_csv(folder / f"{arm}__{disease}.csv")
+                table.to_csv(folder / f"{arm}__{disease}.csv", na_rep="NaN")
         (folder / "about.json").write_text(json.dumps(self.about, indent=1, default=str))
         return folder
 
@@ -43,7 +43,7 @@ class Rankings:
         """Read rankings written by :meth:`save`."""
         about = json.loads((folder / "about.json").read_text())
         read = {p.stem: pd.read_csv(p, index_col="gene", keep_default_na=False,
-                                    na_values=[""]) for p in folder.glob("*.csv")}
+                                    na_values=["NaN"]) for p in folder.glob("*.csv")}
         diseases = {arm: {d: read[f"{arm}__{d}"] for d in about["diseases"]}
                     for arm in transfer.ARMS}
         return cls(read["regressor"], diseases, about)

@@ -178,3 +178,14 @@ def test_the_same_seed_gives_the_same_classifier(regressor, disease, tmp_path):
                           transfer.case_probability(second, test))
     with pytest.raises(ValueError, match="unknown arm"):
         transfer.classifier_model(clock, "frozen", tuning)
+
+
+def test_rankings_round_trip_through_their_folder(tmp_path):
+    ranking = pd.DataFrame({"rank": [1, 2], "mean_abs_shap": [0.5, 0.25],
+                            "measured_in": ["both", ""]}, index=pd.Index(["A", "B"], name="gene"))
+    diseases = {arm: {"copd": ranking[["rank", "mean_abs_shap"]]} for arm in transfer.ARMS}
+    saved = gene_rankings.Rankings(ranking, diseases, {"diseases": ["copd"]})
+    loaded = gene_rankings.Rankings.load(saved.save(tmp_path / "r"))
+    pd.testing.assert_frame_equal(loaded.regressor, ranking, check_dtype=False)
+    for arm in transfer.ARMS:
+        pd.testing.assert_frame_equal(loaded.diseases[arm]["copd"], diseases[arm]["copd"])
