@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from helpers.hallmark_states import extreme_label
 
@@ -68,8 +69,9 @@ def fit_hallmark(features: np.ndarray, scores: np.ndarray, train: np.ndarray, te
     thresholds = tuple(np.quantile(scores[train], [low, high]))
     label = extreme_label(scores, thresholds=thresholds)
     fit_rows = train & ~np.isnan(label)
-    model = make_model(kind, seed).fit(features[fit_rows], label[fit_rows].astype(int))
-    probability = model.predict_proba(features)[:, 1]
+    with threadpool_limits(1):  # OpenMP threads of boosting stall on a busy 2-core machine
+        model = make_model(kind, seed).fit(features[fit_rows], label[fit_rows].astype(int))
+        probability = model.predict_proba(features)[:, 1]
     eval_rows = test & ~np.isnan(label)
     y = label[eval_rows].astype(int)
     both = len(np.unique(y)) == 2

@@ -92,7 +92,8 @@ def score_gene_sets(adata: ad.AnnData, gene_sets: dict[str, list[str]], prefix: 
 
 
 def add_scores(adata: ad.AnnData, scores: pd.DataFrame) -> list[str]:
-    """Write score columns into ``adata.obs`` (replacing older ones); returns their names."""
-    for column in scores.columns:
-        adata.obs[column] = scores[column].to_numpy()
+    """Write columns (scores, labels, probabilities) into ``adata.obs`` in one step, replacing
+    older ones of the same name; returns their names."""
+    kept = adata.obs.drop(columns=[c for c in scores.columns if c in adata.obs])
+    adata.obs = pd.concat([kept, scores.set_axis(adata.obs_names)], axis=1)
     return list(scores.columns)
