@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 import yaml
 
-from helpers import anchors, hallmark_sets
+from helpers import anchors, hallmark_sets, simulator
 from helpers.cache import cache_key
 from helpers.registry import cache_dir
 
@@ -35,16 +35,6 @@ def load_design(path: Path | str = DESIGN_FILE) -> dict:
         if field not in design:
             raise ValueError(f"{path}: lacks field {field!r}")
     return design
-
-
-def profile_sizes(profile: str, design: dict, **overrides) -> dict:
-    """n_cells and n_genes of a profile (quick / default / paper), with overrides."""
-    if profile not in design["profiles"]:
-        raise ValueError(f"unknown profile {profile!r}; choose from {list(design['profiles'])}")
-    unknown = set(overrides) - set(design["profiles"][profile])
-    if unknown:
-        raise ValueError(f"unknown size parameter(s) {sorted(unknown)}")
-    return {**design["profiles"][profile], **overrides}
 
 
 def hallmark_genes(reference: str, frameworks: dict) -> list[str]:
@@ -324,7 +314,7 @@ def code_version() -> str:
 def atlas_for(profile: str = "quick", seed: int = 0, **overrides) -> Atlas:
     """The simulated atlas of a profile and seed, generated once, then read from the cache."""
     design = load_design()
-    sizes = profile_sizes(profile, design, **overrides)
+    sizes = simulator.profile_sizes(profile, design, **overrides)
     key = cache_key("muscle-atlas", {"sizes": sizes, "seed": seed, "code": code_version()})
     folder = cache_dir() / "simulated" / f"muscle-atlas-{key}"
     if (folder / "programs.csv").is_file():
