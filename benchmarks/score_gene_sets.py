@@ -45,10 +45,7 @@ def main() -> None:
             hallmark_sets.detection_report(frameworks, adata.var_names))
         loop, t_loop = timed(hallmark_scoring.score_with_scanpy, adata, sets)
         one, t_one = timed(hallmark_scoring.score_gene_sets, adata, sets)
-        var_names = adata.var_names
-        bins = hallmark_scoring.expression_bins(
-            hallmark_scoring.pd.Series(hallmark_scoring.gene_means(adata.X), index=var_names), 25)
-        weights = hallmark_scoring.weight_matrix(sets, var_names, bins, 50, 0)
+        weights = hallmark_scoring.score_weights(adata, sets)
         _, t_product = timed(adata.X.__matmul__, weights)
         diff = np.abs(loop.to_numpy() - one.to_numpy()).max()
         print(f"{n_cells:>8} {len(sets):>5} {adata.X.nnz:>11,} {t_loop:>8.1f} {t_one:>10.2f} "

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import yaml
+from scipy import stats
 
 from helpers import anchors, hallmark_sets, simulator
 from helpers.cache import cache_key
@@ -118,11 +119,9 @@ def gene_universe(muscle_log_cpm: pd.DataFrame, design: dict, frameworks: dict,
     transcribed = [g for name, hallmarks in frameworks.items()
                    if name in spec["frameworks"] for genes in hallmarks.values() for g in genes]
     available = set(muscle_log_cpm.columns)
-    aliases = spec["aliases"]
     must = [m for ct in design["cell_types"].values() for m in ct["markers"]]
     must += design["dissociation_stress"]["genes"]
-    must += [aliases[g] if g not in available and aliases.get(g) in available else g
-             for g in transcribed]
+    must += hallmark_sets.resolve_aliases(transcribed, available, spec["aliases"])
     must = list(dict.fromkeys(must))
     if len(must) > n_genes:
         raise ValueError(f"n_genes={n_genes} is below the {len(must)} required genes")
@@ -335,8 +334,6 @@ def age_effects(scores: pd.DataFrame, obs: pd.DataFrame, prefix: str = "score",
     """Per cell type x hallmark: old minus young donors' mean score, its standardised size
     (over the pooled SD of donor means) and Welch's t-test p-value. Scores are centred within
     cell type x batch first, so the batches' different capture cannot pose as age."""
-    from scipy import stats
-
     frame = scores.copy()
     frame.columns = [c.removeprefix(f"{prefix}_") for c in frame.columns]
     keys = [obs["cell_type"].astype(str).to_numpy(), obs["batch"].astype(str).to_numpy()]
@@ -381,3 +378,19 @@ def truth_recovery(effects: pd.DataFrame, truth: pd.DataFrame, alpha: float = 0.
     columns = ["hallmark", "status", "cell_type", "old_minus_young", "effect_size", "p_value",
                "donors_old", "donors_young", "recovered"]
     return pd.concat([rows[columns], nulls[columns]], ignore_index=True)
+
+
+def cohort_table(obs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 beside the paper's (``published``, indexed by subset with a Total row): donors,
+    old, young and all cells per subset of the simulated atlas, and each subset's cell share."""
+    old = (obs["age_group"] == "old").to_numpy()
+    groups = obs.assign(old=old, young=~old).groupby("dataset", observed=True)
+    ours = pd.DataFrame({"donors": groups["donor"].nunique(), "old_cells": groups["old"].sum(),
+                         "young_cells": groups["young"].sum()})
+    ours.loc["Total"] = [obs["donor"].nunique(), int(old.sum()), int((~old).sum())]
+    ours["cells"] = ours["old_cells"] + ours["young_cells"]
+    table = published.join(ours, rsuffix=" (ours)", how="left")
+    table["share of cells, paper"] = (published["cells"] / published.loc["Total", "cells"]
+                                      ).round(3)
+    table["share of cells, ours"] = (table["cells (ours)"] / len(obs)).round(3)
+    return table

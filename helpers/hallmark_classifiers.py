@@ -104,3 +104,21 @@ def train_classifiers(features: np.ndarray, scores: pd.DataFrame, train: np.ndar
 def donor_probabilities(probabilities: pd.DataFrame, donors: pd.Series) -> pd.DataFrame:
     """Sample-level hallmark probabilities (D.7): the mean over each donor's cells."""
     return probabilities.groupby(np.asarray(donors), observed=True).mean()
+
+
+def planted_trends(probabilities: pd.DataFrame, obs: pd.DataFrame, truth: pd.DataFrame,
+                   model: str = "logistic") -> pd.DataFrame:
+    """For each hallmark planted as age-driven: Spearman r between age and the donors' mean
+    probability (D.7) within the planted cell type."""
+    ages = obs.drop_duplicates("donor").set_index("donor")["age"]
+    rows = []
+    for r in truth[truth["status"].isin(["up", "down"])].itertuples():
+        column = f"prob_{model}_{r.framework}__{r.hallmark}"
+        inside = (obs["cell_type"] == r.cell_type).to_numpy()
+        donor_means = donor_probabilities(probabilities.loc[inside, [column]],
+                                          obs.loc[inside, "donor"])[column]
+        rows.append({"hallmark": f"{r.framework}__{r.hallmark}", "cell type": r.cell_type,
+                     "planted": r.status,
+                     "Spearman r (donor mean probability, age)": donor_means.corr(
+                         ages.reindex(donor_means.index).astype(float), method="spearman")})
+    return pd.DataFrame(rows)

@@ -77,14 +77,21 @@ def weight_matrix(gene_sets: dict[str, list[str]], var_names: pd.Index, bins: pd
     return sp.csc_matrix((values, (rows, cols)), shape=(len(var_names), len(gene_sets)))
 
 
+def score_weights(adata: ad.AnnData, gene_sets: dict[str, list[str]], ctrl_size: int = 50,
+                  n_bins: int = 25, random_state: int = 0) -> sp.csc_matrix:
+    """The genes x sets weights of :func:`score_gene_sets`: gene means and bins computed once
+    over ``adata.X``, control genes drawn as scanpy draws them."""
+    var_names = pd.Index(adata.var_names.astype(str))
+    bins = expression_bins(pd.Series(gene_means(adata.X), index=var_names), n_bins)
+    return weight_matrix(gene_sets, var_names, bins, ctrl_size, random_state)
+
+
 def score_gene_sets(adata: ad.AnnData, gene_sets: dict[str, list[str]], prefix: str = "score",
                     ctrl_size: int = 50, n_bins: int = 25, random_state: int = 0
                     ) -> pd.DataFrame:
     """Scores equal to :func:`score_with_scanpy` (same control genes, same random state) for
     all gene sets in one pass: gene means and bins once, then one sparse product X @ W."""
-    var_names = pd.Index(adata.var_names.astype(str))
-    bins = expression_bins(pd.Series(gene_means(adata.X), index=var_names), n_bins)
-    weights = weight_matrix(gene_sets, var_names, bins, ctrl_size, random_state)
+    weights = score_weights(adata, gene_sets, ctrl_size, n_bins, random_state)
     scores = adata.X @ weights
     scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
     return pd.DataFrame(scores, index=adata.obs_names,

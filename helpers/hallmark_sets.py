@@ -131,28 +131,11 @@ def load_frameworks(spec: dict | None = None, opengenes: pd.DataFrame | None = N
     return {name: frameworks[name] for name in FRAMEWORK_ORDER if name in frameworks}
 
 
-def hallmark_labels(spec: dict | None = None, opengenes: pd.DataFrame | None = None
-                    ) -> dict[tuple[str, str], str]:
-    """Readable label of every (framework, hallmark) key."""
-    spec = read_spec() if spec is None else spec
-    opengenes = read_opengenes_file() if opengenes is None else opengenes
-    labels = {(name, key): h["label"] for name, fw in spec["frameworks"].items()
-              for key, h in fw["hallmarks"].items()}
-    labels.update({(OPENGENES, key): label for key, label in
-                   opengenes.drop_duplicates("hallmark")[["hallmark", "mechanism"]].values})
-    return labels
-
-
 def resolve_aliases(genes: list[str], var_names, aliases: dict[str, str]) -> list[str]:
     """Map a current HGNC symbol to the older one a dataset uses (ATP5F1A -> ATP5A1 in GENCODE
     v26 data) when only the older one is present."""
     present = set(var_names)
     return [aliases[g] if g not in present and aliases.get(g) in present else g for g in genes]
-
-
-def column_name(prefix: str, framework: str, hallmark: str) -> str:
-    """The obs column of a hallmark: ``score_<framework>__<hallmark>`` (prefix 'score')."""
-    return f"{prefix}_{framework}__{hallmark}"
 
 
 def detection_report(frameworks: dict[str, dict[str, list[str]]], var_names,
@@ -194,6 +177,15 @@ def framework_summary(report: pd.DataFrame) -> pd.DataFrame:
         "median genes": grouped["n_genes"].median(),
         "distinct genes": grouped["detected"].agg(lambda s: len(set().union(*map(set, s)))),
     })
+
+
+
+def corrected_tokens(spec: dict | None = None) -> dict[str, str]:
+    """The misread symbols that occur in the transcribed paper text, with their correction."""
+    spec = read_spec() if spec is None else spec
+    tokens = {part.strip() for fw in spec["frameworks"].values() for h in fw["hallmarks"].values()
+              for token in re.split(r"[,;]", h["paper_text"]) for part in token.split("/")}
+    return {t: spec["corrections"][t] for t in sorted(tokens) if t in spec["corrections"]}
 
 
 if __name__ == "__main__":

@@ -59,8 +59,22 @@ def composition(obs: pd.DataFrame, key: str, by: str) -> pd.DataFrame:
 
 
 def group_activity(scores: pd.DataFrame, groups, prefix: str = "score") -> pd.DataFrame:
-    """Mean z-scored hallmark score per group (e.g. PBMC cell type) and the group where each
-    hallmark peaks."""
+    """Mean z-scored hallmark score per group (groups x hallmarks), e.g. per PBMC cell type."""
     z = (scores - scores.mean()) / scores.std(ddof=0).replace(0, 1)
     z.columns = [c.removeprefix(f"{prefix}_") for c in z.columns]
     return z.groupby(np.asarray(groups)).mean()
+
+
+def cluster_summary(space: ad.AnnData, profile: pd.DataFrame, markers: pd.DataFrame,
+                    key: str = "hallmark_cluster") -> pd.DataFrame:
+    """Per cluster: cells, main cell type and its share, mean age, top hallmarks and marker
+    genes."""
+    shares = composition(space.obs, key, "cell_type")
+    table = pd.DataFrame({
+        "cells": space.obs[key].value_counts().sort_index(),
+        "main cell type": shares.idxmax(axis=1),
+        "its share": shares.max(axis=1).round(2),
+        "mean age": space.obs.groupby(key, observed=True)["age"].mean().round(1),
+        "top hallmarks": top_hallmarks(profile),
+    })
+    return table.join(markers.set_axis(markers.index.astype(str)).rename_axis(key), how="left")

@@ -45,6 +45,7 @@ class RegistryEntry:
     citation: str
     description: str
     format: str = ""
+    bundled_in: str = ""  # "package:path/inside/it" for a file an installed package ships
 
     @property
     def provenance(self) -> dict:
@@ -99,6 +100,20 @@ def mirror_dir() -> Path | None:
 def sha256_of(path: Path | str) -> str:
     """The sha256 hex digest of a file (pooch's implementation)."""
     return pooch.file_hash(str(path), alg="sha256")
+
+
+def package_file(entry: RegistryEntry) -> Path | None:
+    """Where an installed package ships the entry's file (``bundled_in``), if it does; the
+    caller still verifies the hash."""
+    if not entry.bundled_in:
+        return None
+    import importlib.util
+
+    package, _, inner = entry.bundled_in.partition(":")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
 def _from_mirror(entry: RegistryEntry) -> Path | None:

@@ -11,9 +11,9 @@ from tests.conftest import SHARED_DATA, requires_real_data
 
 
 def test_registry_lists_every_shared_file_with_its_hash():
-    # files shipped inside an installed package (path scanpy/...) are not in the mirror
+    # files shipped inside an installed package (bundled_in) are not in the mirror
     entries = {k: e for k, e in load_registry().items()
-               if e.sha256 is not None and not e.path.startswith("scanpy/")}
+               if e.sha256 is not None and not e.bundled_in}
     assert len(entries) == 14
     shared = SHARED_DATA / "REGISTRY.md"
     if not shared.is_file():
@@ -30,7 +30,7 @@ def test_registry_entries_are_pinned_to_commits():
     for entry in load_registry().values():
         if entry.sha256 is not None:  # mirrored files: a repository at a fixed commit
             # a commit, or for a file bundled in a package the package's release tag
-            pin = r"\d+\.\d+\.\d+" if entry.path.startswith("scanpy/") else "[0-9a-f]{40}"
+            pin = r"\d+\.\d+\.\d+" if entry.bundled_in else "[0-9a-f]{40}"
             assert re.fullmatch(
                 rf"https://raw\.githubusercontent\.com/[^/]+/[^/]+/{pin}/.+", entry.url
             ), entry.key
@@ -135,7 +135,7 @@ def test_every_real_file_verifies_from_the_mirror():
     for key, entry in load_registry().items():
         if entry.sha256 is None:
             continue  # no offline copy of the papers' own sources
-        if entry.path.startswith("scanpy/"):
+        if entry.bundled_in:
             continue  # shipped inside scanpy: tests/test_loaders.py checks its hash there
         path = fetch(key)
         assert registry.sha256_of(path) == entry.sha256
