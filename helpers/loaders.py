@@ -20,7 +20,7 @@ import pandas as pd
 
 from helpers import rdata_xdr
 from helpers.cache import cached_frame
-from helpers.registry import RegistryEntry, fetch, load_registry, package_file, sha256_of
+from helpers.registry import RegistryEntry, fetch, load_registry
 
 MISSING = {"", "NA", "NaN", "nan", "null"}
 
@@ -273,19 +273,10 @@ def load_opengenes_diseases() -> pd.DataFrame:
     return _load_opengenes("opengenes_diseases", "diseases")
 
 
-def bundled_copy(entry: RegistryEntry, candidate: Path | None) -> Path:
-    """A registered file shipped inside an installed package (``candidate``), used only when
-    its sha256 is the registry's (else the registry's own fetch: mirror, cache or download)."""
-    if candidate is not None and candidate.is_file() and sha256_of(candidate) == entry.sha256:
-        return candidate
-    return fetch(entry.key)
-
-
 def load_pbmc68k_reduced() -> ad.AnnData:
     """The real 700 PBMCs of scanpy's bundled pbmc68k_reduced (hash verified): X = the
     log-normalised expression (the file's raw), obs = annotated cell types (bulk_labels)."""
-    entry = load_registry()["pbmc68k_reduced"]
-    path = bundled_copy(entry, package_file(entry))
+    entry, path = _entry_and_path("pbmc68k_reduced")
     with warnings.catch_warnings():  # the file predates anndata's obsp: a FutureWarning
         warnings.simplefilter("ignore", FutureWarning)
         data = ad.read_h5ad(path)

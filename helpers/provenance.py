@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import loaders
-from helpers.registry import fetch, load_registry, mirror_dir
+from helpers.registry import fetch, load_registry, mirror_dir, package_file
 
 PUBLISHED_VALUES = Path(__file__).resolve().parent.parent / "data" / "published" / "values.csv"
 _RAW = re.compile(r"https://raw\.githubusercontent\.com/([^/]+/[^/]+)/([0-9a-f]{40})/(.+)")
@@ -41,7 +41,9 @@ def registry_table(verify: bool = True) -> pd.DataFrame:
         elif verify:
             path = fetch(entry.key)  # raises if missing or if the hash differs
             row["hash_verified"] = entry.sha256 is not None
-            row["read_from"] = "offline mirror" if mirror and mirror in path.parents else "cache"
+            row["read_from"] = ("installed package" if path == package_file(entry)
+                                else "offline mirror" if mirror and mirror in path.parents
+                                else "cache")
         rows.append(row)
     return pd.DataFrame(rows).set_index("key")
 

@@ -116,6 +116,15 @@ def package_file(entry: RegistryEntry) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
+def _from_package(entry: RegistryEntry) -> Path | None:
+    """The installed package's copy of a ``bundled_in`` file, used only when its sha256 is the
+    registry's (another package version may ship another file: then mirror or download)."""
+    candidate = package_file(entry)
+    if candidate is None or entry.sha256 is None or not candidate.is_file():
+        return None
+    return candidate if sha256_of(candidate) == entry.sha256 else None
+
+
 def _from_mirror(entry: RegistryEntry) -> Path | None:
     mirror = mirror_dir()
     if mirror is None or entry.sha256 is None:
@@ -137,13 +146,16 @@ def _download_path(entry: RegistryEntry) -> Path:
 
 
 def local_copy(key: str) -> Path | None:
-    """The registered file's copy already on this machine (offline mirror, hash pinned, or
-    download cache), found without downloading or hashing anything; None when there is none."""
+    """The registered file's copy already on this machine (installed package, offline mirror,
+    hash pinned, or download cache), found without downloading or hashing anything; None when
+    there is none."""
     entry = load_registry()[key]
     mirror = mirror_dir()
     candidates = [_download_path(entry)]
     if mirror is not None and entry.sha256 is not None:
         candidates.insert(0, mirror / entry.path)
+    if package_file(entry) is not None:
+        candidates.insert(0, package_file(entry))
     return next((p for p in candidates if p.is_file()), None)
 
 
@@ -199,4 +211,4 @@ def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:
     if key not in registry:
         raise KeyError(f"{key!r} is not in the data registry {REGISTRY_FILE}")
     entry = registry[key]
-    return _from_mirror(entry) or _download(entry)
+    return _from_package(entry) or _from_mirror(entry) or _download(entry)

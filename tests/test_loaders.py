@@ -80,17 +80,3 @@ def test_pbmc68k_reduced_is_read_after_its_hash_is_checked():
     assert adata.uns["provenance"]["data"] == "real"
     assert float(adata.X.min()) >= 0  # log-normalised expression, not the scaled matrix
 
-
-def test_bundled_copy_with_a_wrong_hash_is_not_used(tmp_path, isolated_cache, monkeypatch):
-    from helpers import loaders as pbmc_loaders
-    from helpers.registry import RegistryEntry
-
-    fake = tmp_path / "bundled.h5ad"
-    fake.write_bytes(b"not the registered file")
-    entry = RegistryEntry(key="pbmc68k_reduced", title="t", path="scanpy/x.h5ad",
-                          url="http://127.0.0.1:9/x.h5ad", sha256="0" * 64, size=1,
-                          license="x", citation="x", description="x")
-    monkeypatch.setattr(pbmc_loaders, "fetch", lambda key: (_ for _ in ()).throw(
-        RuntimeError(f"fetched {key}")))
-    with pytest.raises(RuntimeError, match="fetched pbmc68k_reduced"):
-        pbmc_loaders.bundled_copy(entry, fake)

@@ -6,7 +6,13 @@ import pytest
 import yaml
 
 from helpers import registry
-from helpers.registry import DataUnavailableError, HashMismatchError, fetch, load_registry
+from helpers.registry import (
+    DataUnavailableError,
+    HashMismatchError,
+    RegistryEntry,
+    fetch,
+    load_registry,
+)
 from tests.conftest import SHARED_DATA, requires_real_data
 
 
@@ -135,8 +141,26 @@ def test_every_real_file_verifies_from_the_mirror():
     for key, entry in load_registry().items():
         if entry.sha256 is None:
             continue  # no offline copy of the papers' own sources
-        if entry.bundled_in:
-            continue  # shipped inside scanpy: tests/test_loaders.py checks its hash there
         path = fetch(key)
         assert registry.sha256_of(path) == entry.sha256
         assert path.stat().st_size == entry.size
+
+
+def test_package_copy_with_a_wrong_hash_is_not_used(tmp_path, isolated_cache, monkeypatch):
+    """A file an installed package ships is used only with the registry's hash; otherwise
+    fetch goes on to the mirror and the download."""
+    import hashlib
+
+    content = b"the registered file"
+    shipped = tmp_path / "bundled.h5ad"
+    entry = RegistryEntry(key="bundled", title="t", path="pkg/x.h5ad",
+                          url="http://127.0.0.1:9/x.h5ad",
+                          sha256=hashlib.sha256(content).hexdigest(), size=len(content),
+                          license="x", citation="x", description="x",
+                          bundled_in="pkg:x.h5ad")
+    monkeypatch.setattr(registry, "package_file", lambda e: shipped)
+    shipped.write_bytes(b"not the registered file")
+    with pytest.raises(DataUnavailableError, match="'bundled' is not available"):
+        fetch("bundled", {"bundled": entry})
+    shipped.write_bytes(content)
+    assert fetch("bundled", {"bundled": entry}) == shipped
