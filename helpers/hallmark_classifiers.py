@@ -50,19 +50,19 @@ def gene_pca_features(adata, train: np.ndarray, n_hvg: int = 2000, n_pcs: int = 
     return pca.transform(scaled).astype(np.float32), genes
 
 
-def make_model(kind: str, seed: int):
+def make_model(kind: str, seed: int, boosting_iterations: int = 100):
     """A fresh classifier of one of :data:`MODELS`."""
     if kind == "logistic":
         return LogisticRegression(max_iter=1000)
     if kind == "boosting":
-        return HistGradientBoostingClassifier(max_iter=100, early_stopping=False,
-                                              random_state=seed)
+        return HistGradientBoostingClassifier(max_iter=boosting_iterations,
+                                              early_stopping=False, random_state=seed)
     raise ValueError(f"unknown model {kind!r}; choose from {MODELS}")
 
 
 def fit_hallmark(features: np.ndarray, scores: np.ndarray, train: np.ndarray, test: np.ndarray,
-                 kind: str, low: float = 0.2, high: float = 0.8, seed: int = 0
-                 ) -> tuple[dict, np.ndarray]:
+                 kind: str, low: float = 0.2, high: float = 0.8, seed: int = 0,
+                 boosting_iterations: int = 100) -> tuple[dict, np.ndarray]:
     """One hallmark: extreme labels with thresholds from training cells, fit on training
     donors' extreme cells, probabilities for every cell, AUROC / AP on test donors' extreme
     cells."""
@@ -70,7 +70,8 @@ def fit_hallmark(features: np.ndarray, scores: np.ndarray, train: np.ndarray, te
     label = extreme_label(scores, thresholds=thresholds)
     fit_rows = train & ~np.isnan(label)
     with threadpool_limits(1):  # OpenMP threads of boosting stall on a busy 2-core machine
-        model = make_model(kind, seed).fit(features[fit_rows], label[fit_rows].astype(int))
+        model = make_model(kind, seed, boosting_iterations)
+        model.fit(features[fit_rows], label[fit_rows].astype(int))
         probability = model.predict_proba(features)[:, 1]
     eval_rows = test & ~np.isnan(label)
     y = label[eval_rows].astype(int)
@@ -85,7 +86,8 @@ def fit_hallmark(features: np.ndarray, scores: np.ndarray, train: np.ndarray, te
 
 def train_classifiers(features: np.ndarray, scores: pd.DataFrame, train: np.ndarray,
                       models=MODELS, prefix: str = "score", low: float = 0.2, high: float = 0.8,
-                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      seed: int = 0, boosting_iterations: int = 100
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every hallmark x model: metrics on held-out donors and per-cell probabilities
     (``prob_<model>_<name>``)."""
     train = np.asarray(train, bool)
@@ -95,7 +97,8 @@ def train_classifiers(features: np.ndarray, scores: pd.DataFrame, train: np.ndar
         name = column.removeprefix(f"{prefix}_")
         for kind in models:
             metrics, probability = fit_hallmark(features, scores[column].to_numpy(), train,
-                                                test, kind, low, high, seed)
+                                                test, kind, low, high, seed,
+                                                boosting_iterations)
             rows.append({"hallmark": name, **metrics})
             probabilities[f"prob_{kind}_{name}"] = probability
     return pd.DataFrame(rows), pd.DataFrame(probabilities, index=scores.index)

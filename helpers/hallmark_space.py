@@ -43,12 +43,12 @@ def top_hallmarks(profile: pd.DataFrame, n: int = 3) -> pd.Series:
 
 
 def cluster_markers(expression: ad.AnnData, clusters, n_genes: int = 8,
-                    key: str = "hallmark_cluster") -> pd.DataFrame:
-    """Marker genes of each cluster with ``rank_genes_groups`` (Wilcoxon, log data in X)."""
+                    key: str = "hallmark_cluster", method: str = "wilcoxon") -> pd.DataFrame:
+    """Marker genes of each cluster with ``rank_genes_groups`` (log data in X)."""
     data = ad.AnnData(X=expression.X, obs=pd.DataFrame({key: pd.Categorical(
         np.asarray(clusters).astype(str))}, index=expression.obs_names),
         var=pd.DataFrame(index=expression.var_names))
-    sc.tl.rank_genes_groups(data, key, method="wilcoxon", n_genes=n_genes)
+    sc.tl.rank_genes_groups(data, key, method=method, n_genes=n_genes)
     names = pd.DataFrame(data.uns["rank_genes_groups"]["names"])
     return pd.DataFrame({"marker genes": names.apply(lambda col: ", ".join(col), axis=0)})
 
