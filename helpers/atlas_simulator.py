@@ -176,12 +176,31 @@ def batch_offsets(design: dict, genes: pd.Index, rng: np.random.Generator) -> pd
     return pd.DataFrame(rows, index=genes).T
 
 
-def program_activity(sheet: pd.DataFrame, design: dict, rng: np.random.Generator
-                     ) -> pd.DataFrame:
-    """Per cell and planted program: the log2 shift of the program's genes (0 outside its cell
-    type): slope x (age - mid age) / 10 plus a per-cell activity."""
+def hidden_program_genes(design: dict, frameworks: dict, baseline: pd.DataFrame,
+                         rng: np.random.Generator) -> dict[str, list[str]]:
+    """Genes of each program planted outside the frameworks: a seeded draw among genes with a
+    real baseline at or above the median that no hallmark set, marker or stress list names."""
+    named = {g for hallmarks in frameworks.values() for genes in hallmarks.values() for g in genes}
+    named |= {m for ct in design["cell_types"].values() for m in ct["markers"]}
+    named |= set(design["dissociation_stress"]["genes"])
+    real = baseline[baseline["baseline_source"] == "real GTEx muscle"]["baseline_log2_cpm"]
+    pool = sorted(g for g in real.index[real >= real.median()] if g not in named)
+    hidden = {}
+    for name, program in design.get("hidden_programs", {}).items():
+        if program["n_genes"] > len(pool):
+            raise ValueError(f"hidden program {name!r} asks for {program['n_genes']} genes; "
+                             f"only {len(pool)} unnamed expressed genes are in the atlas")
+        hidden[name] = sorted(rng.choice(pool, program["n_genes"], replace=False).tolist())
+        pool = [g for g in pool if g not in hidden[name]]
+    return hidden
+
+
+def program_activity(sheet: pd.DataFrame, design: dict, rng: np.random.Generator,
+                     section: str = "programs") -> pd.DataFrame:
+    """Per cell and planted program of ``section``: the log2 shift of the program's genes (0
+    outside its cell type): slope x (age - mid age) / 10 plus a per-cell activity."""
     out = {}
-    for name, program in design["programs"].items():
+    for name, program in design.get(section, {}).items():
         inside = (sheet["cell_type"] == program["cell_type"]).to_numpy()
         trend = program["log2_per_decade"] * (sheet["age"].to_numpy() - design["mid_age"]) / 10
         noise = rng.normal(0, design["cell_activity_log2_sd"], len(sheet))
@@ -206,7 +225,7 @@ class Atlas:
     """A simulated atlas: AnnData (X log-normalised, layers['counts']) and its planted truth."""
 
     adata: ad.AnnData
-    programs: pd.DataFrame  # program, cell_type, log2_per_decade, genes (';'-joined)
+    programs: pd.DataFrame  # program, cell_type, log2_per_decade, in_hallmark_sets, genes
 
     def save(self, folder: Path) -> None:
         """Write atlas.h5ad and programs.csv into ``folder``."""
@@ -236,6 +255,11 @@ def simulate(muscle_log_cpm: pd.DataFrame, frameworks: dict, design: dict, sizes
                             index=list(design["donors"]), columns=genes)
     programs = program_genes(design, frameworks)
     activity = program_activity(sheet, design, streams[4])
+    # programs outside the frameworks draw from their own stream: the others stay as they were
+    hidden_stream = np.random.default_rng([seed, 6])
+    hidden = hidden_program_genes(design, frameworks, baseline, hidden_stream)
+    programs |= hidden
+    activity = activity.join(program_activity(sheet, design, hidden_stream, "hidden_programs"))
     masks = {name: _gene_mask(genes, members) for name, members in programs.items()}
     library = np.exp(np.log(sheet["batch"].map(
         {b: c["library_median"] for b, c in design["batches"].items()}).to_numpy(float))
@@ -260,8 +284,10 @@ def simulate(muscle_log_cpm: pd.DataFrame, frameworks: dict, design: dict, sizes
     normalise_log(adata)
     table = pd.DataFrame([{"program": name, "cell_type": p["cell_type"],
                            "log2_per_decade": p["log2_per_decade"],
+                           "in_hallmark_sets": section == "programs",
                            "genes": ";".join(programs[name])}
-                          for name, p in design["programs"].items()])
+                          for section in ("programs", "hidden_programs")
+                          for name, p in design.get(section, {}).items()])
     return Atlas(adata, table)
 
 
