@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import anndata as ad
 import pandas as pd
 
-from helpers import atlas_simulator, hallmark_scoring, hallmark_sets, loaders
+from helpers import (
+    atlas_simulator,
+    hallmark_clocks,
+    hallmark_scoring,
+    hallmark_sets,
+    loaders,
+    pseudobulk,
+)
 
 
 @dataclass
@@ -49,3 +56,34 @@ def scored_atlas(profile: str, seed: int, **kwargs) -> Scored:
 def scored_pbmc(seed: int, **kwargs) -> Scored:
     """The real PBMCs (scanpy's pbmc68k_reduced, hash verified), scored."""
     return score(loaders.load_pbmc68k_reduced(), seed=seed, **kwargs)
+
+
+@dataclass
+class ClockStudy:
+    """The hallmark clocks of an atlas: metacells, donor folds, out-of-fold and refitted
+    predictions, the clocks refitted on every donor and Table S3."""
+
+    metacells: pseudobulk.Metacells
+    folds: pd.Series
+    predictions: pd.DataFrame  # out-of-fold ('test') and refitted ('train') predictions
+    penalties: pd.DataFrame
+    clocks: dict
+    table: pd.DataFrame
+    chosen: str
+
+
+def clock_study(scored: Scored, settings: hallmark_clocks.Settings, k: int, per_unit: int,
+                n_folds: int, n_boot: int = 1000) -> ClockStudy:
+    """Metacells of a scored atlas, the three clocks cross-validated over donor folds and
+    refitted on all donors, Table S3 with bootstrap intervals, and the clock chosen by held-out
+    donor-level MAE."""
+    seed = settings.seed
+    metacells = pseudobulk.build(scored.adata, scored.scores, k, per_unit, seed)
+    folds = hallmark_clocks.donor_folds(scored.adata.obs, n_folds, seed)
+    held_out, penalties = hallmark_clocks.cross_validate(scored.adata, metacells, folds,
+                                                         settings)
+    clocks, fitted = hallmark_clocks.refit_all(scored.adata, metacells, settings)
+    predictions = pd.concat([fitted, held_out])
+    table = hallmark_clocks.performance_table(predictions, n_boot, seed)
+    return ClockStudy(metacells, folds, predictions, penalties, clocks, table,
+                      hallmark_clocks.select_clock(table))

@@ -1,0 +1,125 @@
+"""Pseudobulk metacells (HallmarkAge Appendix F): each metacell sums the raw counts of k cells
+drawn from one donor's cells of one dataset and batch, takes their mean age, and is then
+library-size normalised and logged on highly variable genes chosen from training donors only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+
+# A metacell never mixes donors, datasets or acquisition batches (LOBO and LODO need the last two)
+UNIT = ("donor", "dataset", "batch")
+
+
+@dataclass
+class Metacells:
+    """Metacells of an atlas: which cells each one sums, its labels, counts and hallmark means."""
+
+    plan: sp.csr_matrix  # metacells x cells: how many times each cell was drawn
+    obs: pd.DataFrame  # donor, dataset, batch, age (mean of its cells), age_group, replaced
+    counts: np.ndarray  # metacells x genes: summed raw counts (every gene of the atlas)
+    genes: pd.Index
+    hallmarks: pd.DataFrame  # metacells x hallmarks: mean of its cells' hallmark scores
+
+
+def metacell_plan(obs: pd.DataFrame, k: int, per_unit: int, seed: int = 0,
+                  unit: tuple[str, ...] = UNIT) -> tuple[sp.csr_matrix, pd.DataFrame]:
+    """Draw ``per_unit`` metacells of ``k`` cells for every donor x dataset x batch unit:
+    without replacement inside a metacell, with replacement when the unit has fewer than k
+    cells. Returns the (metacells x cells) draw-count matrix and the metacells' labels."""
+    if k < 1 or per_unit < 1:
+        raise ValueError(f"k={k} and per_unit={per_unit} must both be at least 1")
+    missing = [c for c in (*unit, "age") if c not in obs.columns]
+    if missing:
+        raise ValueError(f"cell table lacks the field(s) {missing} that metacells need")
+    rng = np.random.default_rng(seed)
+    groups = obs.groupby(list(unit), observed=True, sort=True).indices
+    columns, labels = [], []
+    for key, members in groups.items():
+        replace = len(members) < k
+        for _ in range(per_unit):
+            columns.append(rng.choice(members, k, replace=replace))
+            labels.append((*key, len(members), replace))
+    n = len(labels)
+    plan = sp.csr_matrix((np.ones(n * k, np.float32), (np.repeat(np.arange(n), k),
+                                                       np.concatenate(columns))),
+                         shape=(n, len(obs)))  # duplicate draws add up
+    table = pd.DataFrame(labels, columns=[*unit, "unit_cells", "replaced"])
+    table["age"] = plan @ obs["age"].to_numpy(float) / k
+    if "age_group" in obs.columns:
+        table["age_group"] = table["donor"].map(
+            obs.drop_duplicates("donor").set_index("donor")["age_group"])
+    table.index = pd.Index([f"mc{i}" for i in range(n)], name="metacell")
+    return plan, table
+
+
+def sum_counts(plan: sp.csr_matrix, counts) -> np.ndarray:
+    """Summed raw counts of every metacell (dense float32: metacells are not sparse)."""
+    summed = plan @ counts
+    return np.asarray(summed.toarray() if sp.issparse(summed) else summed, dtype=np.float32)
+
+
+def mean_over_cells(plan: sp.csr_matrix, values: pd.DataFrame) -> pd.DataFrame:
+    """Each metacell's mean of a per-cell table (e.g. hallmark scores), draws counted."""
+    weights = sp.diags(1.0 / np.asarray(plan.sum(axis=1)).ravel()) @ plan
+    return pd.DataFrame(weights @ values.to_numpy(float), columns=values.columns)
+
+
+def build(adata: ad.AnnData, scores: pd.DataFrame, k: int, per_unit: int, seed: int = 0,
+          layer: str = "counts") -> Metacells:
+    """Metacells of an atlas with its per-cell hallmark scores."""
+    plan, table = metacell_plan(adata.obs, k, per_unit, seed)
+    hallmarks = mean_over_cells(plan, scores).set_axis(table.index)
+    return Metacells(plan, table, sum_counts(plan, adata.layers[layer]), adata.var_names,
+                     hallmarks)
+
+
+def select_hvgs(adata: ad.AnnData, cells, n_top: int, batch_key: str = "dataset",
+                layer: str = "counts", span: float = 0.3) -> pd.Index:
+    """Highly variable genes of the given (training) cells only: scanpy's Seurat v3 model on
+    raw counts, fitted within each dataset and merged across datasets (Appendix F). ``span``
+    is the loess window of the mean-variance trend (scanpy's default 0.3)."""
+    cells = np.asarray(cells, bool)
+    subset = ad.AnnData(X=adata.layers[layer][cells], obs=adata.obs.loc[cells, [batch_key]],
+                        var=pd.DataFrame(index=adata.var_names))
+    try:
+        table = sc.pp.highly_variable_genes(subset, flavor="seurat_v3", n_top_genes=n_top,
+                                            batch_key=batch_key, inplace=False, span=span)
+    except ValueError as error:  # loess on a dataset of a few hundred cells can be singular
+        raise ValueError(f"the Seurat v3 trend (loess, span={span}) failed on one of the "
+                         f"{subset.obs[batch_key].nunique()} datasets ({error}); smaller "
+                         f"datasets need a wider span") from error
+    return adata.var_names[table["highly_variable"].to_numpy()]
+
+
+def log_normalise(counts: np.ndarray, target_sum: float = 1e4) -> np.ndarray:
+    """Library-size normalisation to ``target_sum`` and log1p (scanpy's recipe) of summed
+    counts; a metacell with no counts is an error."""
+    totals = counts.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise ValueError(f"{int((totals <= 0).sum())} metacell(s) have no counts on these genes")
+    return np.log1p(counts / totals * target_sum).astype(np.float32)
+
+
+def expression(metacells: Metacells, genes: pd.Index, rows=None) -> np.ndarray:
+    """Log-normalised expression of the given metacells on ``genes`` (normalised over them)."""
+    rows = slice(None) if rows is None else np.asarray(rows)
+    return log_normalise(metacells.counts[rows][:, metacells.genes.get_indexer(genes)])
+
+
+def summary(metacells: Metacells) -> pd.DataFrame:
+    """Metacells, units and units drawn with replacement per dataset and batch."""
+    obs = metacells.obs
+    units = obs.drop_duplicates(["donor", "dataset", "batch"])
+    return pd.DataFrame({
+        "metacells": obs.groupby(["dataset", "batch"], observed=True).size(),
+        "donors": units.groupby(["dataset", "batch"], observed=True)["donor"].nunique(),
+        "units with < k cells (with replacement)": units.groupby(
+            ["dataset", "batch"], observed=True)["replaced"].sum(),
+        "mean age": obs.groupby(["dataset", "batch"], observed=True)["age"].mean().round(1),
+    })
