@@ -336,12 +336,19 @@ def code_version() -> str:
     return digest.hexdigest()[:12]
 
 
+def atlas_folder(profile: str = "quick", seed: int = 0, **overrides) -> Path:
+    """Cache folder of a profile's atlas (atlas.h5ad, programs.csv), keyed by sizes, seed and
+    the simulator's code."""
+    sizes = simulator.profile_sizes(profile, load_design(), **overrides)
+    key = cache_key("muscle-atlas", {"sizes": sizes, "seed": seed, "code": code_version()})
+    return cache_dir() / "simulated" / f"muscle-atlas-{key}"
+
+
 def atlas_for(profile: str = "quick", seed: int = 0, **overrides) -> Atlas:
     """The simulated atlas of a profile and seed, generated once, then read from the cache."""
     design = load_design()
     sizes = simulator.profile_sizes(profile, design, **overrides)
-    key = cache_key("muscle-atlas", {"sizes": sizes, "seed": seed, "code": code_version()})
-    folder = cache_dir() / "simulated" / f"muscle-atlas-{key}"
+    folder = atlas_folder(profile, seed, **overrides)
     if (folder / "programs.csv").is_file():
         return Atlas.load(folder)
     log_cpm, _, _ = anchors.real_muscle_log_cpm()

@@ -235,3 +235,18 @@ def test_residual_genes_rank_a_planted_program_outside_the_sets(toy):
     assert table.loc[table["gene"] == "age0", "in a hallmark set"].item()
     recovery = clock_diagnostics.nomination_recovery(table, set(AGE_GENES[2:]), top=8)
     assert recovery["planted in top 8"] >= 7 and recovery["AUROC"] > 0.95
+
+
+def test_blocked_dask_sums_equal_in_memory_sums(toy, tmp_path):
+    import h5py
+
+    adata, mc = toy
+    path = tmp_path / "toy.h5ad"
+    adata.write_h5ad(path)
+    with h5py.File(path) as f:
+        lazy = ad.experimental.read_elem_lazy(f["layers/counts"], chunks=(100, adata.n_vars))
+        assert len(lazy.chunks[0]) > 5  # really in blocks
+        np.testing.assert_allclose(pseudobulk.sum_counts_blocked(mc.plan, lazy), mc.counts,
+                                   rtol=1e-6)
+        with pytest.raises(ValueError, match="chunked by rows"):
+            pseudobulk.sum_counts_blocked(mc.plan, lazy.rechunk((100, 50)))
