@@ -23,8 +23,12 @@ def hallmark_adata(scores: pd.DataFrame, obs: pd.DataFrame, prefix: str = "score
 
 def embed_and_cluster(space: ad.AnnData, n_neighbors: int = 15, resolution: float = 0.5,
                       seed: int = 0) -> ad.AnnData:
-    """kNN graph on the hallmark vectors, UMAP and Leiden clusters (igraph backend), seeded."""
-    sc.pp.neighbors(space, n_neighbors=n_neighbors, use_rep="X", random_state=seed)
+    """kNN graph on the hallmark vectors, UMAP and Leiden clusters (igraph backend), seeded.
+    The kNN search is scikit-learn's exact one: scanpy 1.11's approximate (pynndescent) path,
+    used above 4,096 cells, fails with scipy 1.17's sparse arrays ('csr_array' has no
+    getnnz)."""
+    sc.pp.neighbors(space, n_neighbors=n_neighbors, use_rep="X", transformer="sklearn",
+                    random_state=seed)
     sc.tl.umap(space, random_state=seed)
     sc.tl.leiden(space, resolution=resolution, random_state=seed, flavor="igraph",
                  n_iterations=2, directed=False, key_added="hallmark_cluster")
