@@ -75,9 +75,8 @@ def main() -> None:
         hallmark_space.hallmark_adata(scored.scores.iloc[rows], scored.adata.obs.iloc[rows]),
         seed=args.seed)
     step(f"hallmark space: {len(rows):,} cells embedded")
-    oof = study.predictions[(study.predictions["split"] == "test")
-                            & (study.predictions["clock"] == study.chosen)]
-    residual = (oof["age"] - oof["predicted"]).reindex(study.metacells.obs.index).to_numpy()
+    residual = hallmark_clocks.held_out_residual(study.predictions, study.metacells,
+                                                 study.chosen)
     cells = clock_diagnostics.cell_residuals(study.metacells.plan, residual)
     genes = {g for s in scored.gene_sets.values() for g in s}
     clock_diagnostics.residual_genes(study.metacells, residual, genes)

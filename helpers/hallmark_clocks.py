@@ -172,6 +172,15 @@ def donor_means(predictions: pd.DataFrame) -> pd.DataFrame:
             .mean().reset_index())
 
 
+def held_out_residual(predictions: pd.DataFrame, metacells: pseudobulk.Metacells,
+                      kind: str) -> np.ndarray:
+    """Chronological minus out-of-fold predicted age of every metacell (in metacell order)
+    for one clock: the residual the diagnostics read."""
+    part = predictions[(predictions["split"] == "test") & (predictions["clock"] == kind)]
+    part = part.reindex(metacells.obs.index)
+    return (part["age"] - part["predicted"]).to_numpy()
+
+
 def _sums(table: pd.DataFrame) -> pd.DataFrame:
     """Per donor: the sufficient sums of every metric (n, errors, ages, predictions)."""
     y, p = table["age"].to_numpy(float), table["predicted"].to_numpy(float)
