@@ -1,0 +1,182 @@
+"""The book's teaching apparatus, checked on the chapter sources: objectives, takeaways, a rerun
+box naming every parameter, exercises with collapsed solutions whose commands are valid,
+glossary terms linked on first use, numbered figures referenced, numbers in prose glued or
+justified (tests/prose_numbers.yml), and an API page covering every helpers module."""
+
+from __future__ import annotations
+
+import re
+
+import jupytext
+import pytest
+import yaml
+
+from helpers.run import declared_parameters
+from tests.book_prose import ROLE, ROOT, chapters, prose_lines, without_code
+
+CHAPTERS = chapters()
+IDS = [p.stem for p in CHAPTERS]
+# Glossary terms (book/glossary.md) and how a plain mention of each is spelled.
+TERMS = {
+    "TSS200": r"\bTSS200\b", "Beta value": r"\bbeta values?\b", "TPM": r"\bTPM\b",
+    "ComBat": r"\bComBat\b", "SHAP value": r"\bSHAP\b",
+    "Transfer learning": r"\btransfer learning\b", "Pseudobulk": r"\bpseudobulk\b",
+    "Metacell": r"\bmetacells?\b", "Donor-level split": r"\bdonor-level splits?\b",
+    "Hallmark state": r"\bhallmark states?\b", "Age residual": r"\bresiduals?\b",
+    "Highly variable genes": r"\bhighly variable genes\b",
+    "Spearman correlation": r"\bSpearman\b", "Planted truth": r"\bplanted truth\b",
+    "Hold-out": r"\bhold-out\b", "TabTransformer": r"\bTabTransformer\b",
+    "Quantile normalisation": r"\bquantile[- ]normali[sz]\w*", "MAE": r"\bMAE\b",
+    "Hallmark score": r"\bhallmark scores?\b", "Hallmark space": r"\bhallmark space\b",
+}
+LABEL = re.compile(r"\b(?:Supplementary\s+)?(?:Tables?|Figures?|Figs?\.|Appendix|Appendices|"
+                   r"Sections?)\s+[A-Z]?\d+(?:\.\d+)*(?:\s*(?:,|and|-|–|to)\s*[A-Z]?\d+"
+                   r"(?:\.\d+)*)*", re.I)
+NUMBER = re.compile(r"(?<![\w.\-/])[-+−]?\d[\d,]*(?:\.\d+)?(?![\w])%?")
+YEAR = re.compile(r"(19|20)\d\d")
+
+
+def source(path) -> str:
+    return path.read_text()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_objectives_takeaways_and_rerun_box(path):
+    text = source(path)
+    assert ":::{admonition} Learning objectives" in text, f"{path.name}: no learning objectives"
+    assert ":::{admonition} Key takeaways" in text, f"{path.name}: no key takeaways"
+    assert text.index("Learning objectives") < text.index("Key takeaways")
+    assert ":::{admonition} Rerun this chapter" in text, f"{path.name}: no rerun box"
+    assert f"--chapter {path.stem}" in text, f"{path.name}: the rerun command must name it"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_exercises_have_collapsed_solutions(path):
+    text = source(path)
+    labels = re.findall(r":::\{exercise\}\n:label: ([\w-]+)", text)
+    assert 1 <= len(labels) <= 3, f"{path.name}: {len(labels)} exercises (want 1-3)"
+    for label in labels:
+        solution = re.search(rf":::\{{solution\}} {label}\n:class: dropdown\n", text)
+        assert solution, f"{path.name}: exercise {label} has no collapsed solution"
+
+
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if not p.stem.startswith("appendix")],
+                         ids=[i for i in IDS if not i.startswith("appendix")])
+def test_rerun_box_lists_every_parameter(path):
+    declared = declared_parameters(jupytext.read(path))
+    box = source(path).split(":::{admonition} Rerun this chapter", 1)[1].split("\n:::", 1)[0]
+    missing = [name for name in declared if f"| `{name}` |" not in box]
+    assert not missing, f"{path.name}: the rerun box omits parameter(s) {missing}"
+
+
+def test_commands_in_the_book_override_declared_parameters_only():
+    declared = {p.stem: set(declared_parameters(jupytext.read(p))) for p in CHAPTERS}
+    command = re.compile(r"--chapter (\w+)((?:\s+--profile \w+)?(?:\s*\\?\s*-p \w+ \S+)+)")
+    seen = 0
+    for path in CHAPTERS:
+        for chapter, overrides in command.findall(source(path)):
+            assert chapter in declared, f"{path.name}: no chapter {chapter!r}"
+            for key in re.findall(r"-p (\w+)", overrides):
+                seen += 1
+                assert key in declared[chapter], (f"{path.name}: -p {key} is not a parameter "
+                                                  f"of {chapter}")
+    assert seen >= len(CHAPTERS)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_glossary_terms_linked_on_first_use(path):
+    lines = [line for line in prose_lines(path) if not line.heading]
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    for term, pattern in TERMS.items():
+        assert f"\n{term}\n" in glossary, f"glossary has no entry {term!r}"
+        regex = re.compile(pattern, re.I)
+        for line in lines:
+            text = without_code(line.text)
+            match = next((m for m in regex.finditer(text)
+                          if not any(r.start() <= m.start() < r.end()
+                                     and r.group("name") != "term"
+                                     for r in ROLE.finditer(text))), None)
+            if match is None:
+                continue
+            linked = any(r.start() <= match.start() < r.end() and r.group("name") == "term"
+                         for r in ROLE.finditer(text))
+            assert linked, (f"{path.name}: first use of {term!r} is not a glossary link: "
+                            f"{line.text.strip()[:90]!r}")
+            break
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_glued_figures_are_numbered_and_referenced(path):
+    text = source(path)
+    names = re.findall(r"```\{glue:figure\} \w+\n(?::[\w-]+:.*\n)*?:name: ([\w-]+)", text)
+    figures = re.findall(r"```\{glue:figure\}", text)
+    assert len(names) == len(figures), f"{path.name}: a glued figure has no :name:"
+    for name in names:
+        assert f"<{name}>`" in text or f"{{numref}}`{name}`" in text, (
+            f"{path.name}: figure {name} is never cross-referenced")
+
+
+def _published_numbers() -> set[float]:
+    texts = [p.read_text() for p in (ROOT / "data" / "published").glob("*.csv")]
+    papers = ROOT.parent / "shared" / "papers"
+    texts += [p.read_text() for p in papers.glob("*.txt")] if papers.is_dir() else []
+    found = set()
+    for text in texts:
+        for token in re.findall(r"[-+]?\d[\d,]*\.?\d*", text):
+            try:
+                found.add(float(token.replace(",", "").rstrip(".")))
+            except ValueError:
+                continue
+    return found
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", "").replace("−", "-").rstrip("%"))
+
+
+def _typed_numbers(path) -> list[tuple[str, str]]:
+    found = []
+    for line in prose_lines(path):
+        text = ROLE.sub(lambda m: " " * len(m.group(0)), without_code(line.text))
+        text = LABEL.sub(lambda m: " " * len(m.group(0)), text)
+        for match in NUMBER.finditer(text):
+            token = match.group(0).rstrip(",")
+            if not YEAR.fullmatch(token):
+                found.append((token, line.text.strip()))
+    return found
+
+
+def test_numbers_in_prose_are_glued_or_justified():
+    allowed = yaml.safe_load((ROOT / "tests" / "prose_numbers.yml").read_text())
+    published = _published_numbers()
+    for path in CHAPTERS:
+        listed = allowed.get(path.stem, {})
+        unknown = set(listed) - {"published", "design", "fixed"}
+        assert not unknown, f"prose_numbers.yml, {path.stem}: unknown reason(s) {unknown}"
+        ok = {token for tokens in listed.values() for token in tokens}
+        typed = _typed_numbers(path)
+        for token, line in typed:
+            assert token in ok, (f"{path.name}: the number {token} is typed in prose; glue it "
+                                 f"from the computation or justify it in "
+                                 f"tests/prose_numbers.yml: {line[:90]!r}")
+        stale = ok - {token for token, _ in typed}
+        assert not stale, f"prose_numbers.yml, {path.stem}: no longer in the prose: {stale}"
+        for token in listed.get("published", []):
+            decimals = len(token.split(".")[1]) if "." in token else 0
+            value = _value(token)
+            assert any(round(p, decimals) == value for p in published), (
+                f"{path.stem}: {token} is listed as published but is not a published value")
+
+
+def test_number_rule_catches_a_typed_result(tmp_path):
+    chapter = tmp_path / "demo.md"
+    chapter.write_text("# Demo\n\nThe clock reaches an MAE of 4.7 years (Table 1) in 2023, "
+                       "{glue:text}`mae` here and `3.2` in code.\n")
+    assert [t for t, _ in _typed_numbers(chapter)] == ["4.7"]
+
+
+def test_api_page_documents_every_helpers_module():
+    page = (ROOT / "book" / "api.md").read_text()
+    modules = sorted(p.stem for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__")
+    missing = [m for m in modules if f".. automodule:: helpers.{m}\n" not in page]
+    assert not missing, f"book/api.md does not document {missing}"

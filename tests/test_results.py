@@ -1,0 +1,82 @@
+"""Chapter results and the appendix: what a chapter records is what the appendix reads back,
+bad records are refused with the file and field named, and differences are ours - paper."""
+
+import pandas as pd
+import pytest
+
+from helpers import appendix, results
+
+
+def test_table_round_trip_keeps_rows_data_label_and_run(tmp_path):
+    rec = results.recorder("p1_transformer_clock", "quick", 3, root=tmp_path)
+    table = pd.DataFrame({"MAE": [4.0, 6.0]}, index=pd.Index(["methylation", "expression"],
+                                                            name="modality"))
+    rec.table("table1", table, data="simulated")
+    back = results.load_table("p1_transformer_clock", "table1", root=tmp_path)
+    assert back["modality"].tolist() == ["methylation", "expression"]
+    assert back["MAE"].tolist() == [4.0, 6.0]
+    assert set(back["data"]) == {"simulated"}
+    assert back.attrs["profile"] == "quick" and back.attrs["seed"] == 3
+
+
+def test_a_new_run_clears_the_chapters_old_results(tmp_path):
+    rec = results.recorder("p1_transformer_clock", "quick", 0, root=tmp_path)
+    rec.table("old", pd.DataFrame({"x": [1]}), data="real")
+    results.recorder("p1_transformer_clock", "quick", 0, root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="recorded no table 'old'"):
+        results.load_table("p1_transformer_clock", "old", root=tmp_path)
+
+
+def test_missing_chapter_and_unlabelled_rows_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--chapter h2_hallmark_clocks"):
+        results.load_table("h2_hallmark_clocks", "table_s3", root=tmp_path)
+    rec = results.recorder("h2_hallmark_clocks", "quick", 0, root=tmp_path)
+    with pytest.raises(ValueError, match="no 'data' column"):
+        rec.table("table_s3", pd.DataFrame({"MAE": [1.0]}))
+    with pytest.raises(ValueError, match="neither 'real' nor 'simulated'"):
+        rec.table("table_s3", pd.DataFrame({"MAE": [1.0]}), data="made up")
+
+
+def test_claims_are_checked_against_the_claims_file(tmp_path):
+    rec = results.recorder("h2_hallmark_clocks", "quick", 0, root=tmp_path)
+    with pytest.raises(KeyError, match="claims.csv: no claim_id 'nope'"):
+        rec.claim("nope", "reproduced", "", "simulated")
+    with pytest.raises(ValueError, match="belongs to chapter 'p1_validation'"):
+        rec.claim("p1_ipsc_younger", "reproduced", "", "simulated")
+    with pytest.raises(ValueError, match="verdict 'yes'"):
+        rec.claim("h_hybrid_lowest_mae", "yes", "", "simulated")
+    rec.claim("h_hybrid_lowest_mae", "not reproduced", "hallmark lowest", "simulated")
+    rec.claim("h_hybrid_lowest_mae", "reproduced", "hybrid lowest", "simulated")  # replaces
+    table = results.claims(root=tmp_path).set_index("claim_id")
+    assert table.loc["h_hybrid_lowest_mae", "verdict"] == "reproduced"
+    assert table.loc["h_hybrid_lowest_mae", "evidence"] == "hybrid lowest"
+    assert table.loc["p1_ipsc_younger", "verdict"] == "not run"
+    assert len(table) == len(results.claim_list())
+
+
+def test_claims_file_names_real_chapters():
+    from helpers.run import ROOT, chapters_from_toc
+    listed = set(results.claim_list()["chapter"])
+    assert listed <= set(chapters_from_toc(ROOT / "_toc.yml"))
+
+
+def test_beside_takes_ours_minus_paper_and_keeps_unmatched_rows():
+    ours = pd.DataFrame({"Model": ["Hybrid Ridge", "Extra"], "MAE": [7.0, 9.0],
+                         "data": "simulated"})
+    paper = pd.DataFrame({"Model": ["Hybrid Ridge"], "MAE": [6.39]})
+    table = appendix.beside(ours, paper, ["Model"], ["MAE"])
+    assert table.loc[0, "MAE difference"] == pytest.approx(0.61)
+    assert pd.isna(table.loc[1, "MAE (paper)"]) and table.loc[1, "MAE (ours)"] == 9.0
+    assert list(table.columns) == ["Model", "MAE (ours)", "MAE (paper)", "MAE difference",
+                                   "data"]
+
+
+def test_table_s3_rebuilt_from_a_recorded_chapter_table(tmp_path):
+    rec = results.recorder("h2_hallmark_clocks", "quick", 0, root=tmp_path)
+    rows = [{"Model": m, "Level": "Donor", "Split": "Test", "MAE": 5.0, "RMSE": 6.0, "R2": 0.5,
+             "pearson_r": 0.8, "n": 17} for m in ("Baseline Ridge", "Hybrid Ridge")]
+    rec.table("table_s3", pd.DataFrame(rows), data="simulated")
+    rebuilt = appendix.h_table_s3(tmp_path)
+    hybrid = rebuilt.table.set_index("Model").loc["Hybrid Ridge"]
+    assert hybrid["MAE (paper)"] == 6.39 and hybrid["MAE difference"] == pytest.approx(-1.39)
+    assert rebuilt.profile == "quick" and set(rebuilt.table["data"]) == {"simulated"}
