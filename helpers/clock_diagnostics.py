@@ -37,7 +37,8 @@ def top_bottom(weights: pd.Series, n: int = 10) -> pd.DataFrame:
 
 
 def near_zero(coefficients: pd.Series, fraction: float) -> pd.Series:
-    """Hallmarks whose |coefficient| is at most ``fraction`` of the largest (Figures S11-S13)."""
+    """Hallmarks whose absolute coefficient is at most ``fraction`` of the largest (Figures
+    S11-S13)."""
     limit = fraction * coefficients.abs().max()
     return coefficients[coefficients.abs() <= limit].sort_values()
 
@@ -46,7 +47,7 @@ def null_diagnostic(coefficients: pd.Series, status: pd.Series,
                     fractions=(0.01, 0.05, 0.10)) -> pd.DataFrame:
     """Planted truth against the near-zero diagnostic: per threshold, how many hallmarks fall
     below it, how many of them are designed nulls, and how many nulls there are; plus the
-    AUROC of a small |coefficient| for telling nulls from age-driven hallmarks."""
+    AUROC of a small absolute coefficient for telling nulls from age-driven hallmarks."""
     status = status.reindex(coefficients.index)
     is_null = status == "null"
     rows = []
@@ -119,7 +120,7 @@ def residual_genes(metacells: pseudobulk.Metacells, residual: np.ndarray,
 
 
 def nomination_recovery(table: pd.DataFrame, planted: set[str], top: int = 25) -> dict:
-    """How well genes outside the hallmark sets, ranked by |r| with the residual, recover a
+    """How well genes outside the hallmark sets, ranked by absolute r with the residual, recover a
     planted missing program: its genes in the top ``top``, precision and AUROC."""
     outside = table[~table["in a hallmark set"]]
     hit = outside["gene"].isin(list(planted))

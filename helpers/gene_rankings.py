@@ -64,7 +64,7 @@ def fine_tuning(settings: dict) -> transfer.FineTuning:
 
 
 def regressor_ranking(clock, problem, settings: dict, seed: int) -> pd.DataFrame:
-    """Supplementary Table 3: the regressor's genes by mean |SHAP| over hold-out samples of
+    """Supplementary Table 3: the regressor's genes by mean absolute SHAP over hold-out samples of
     every tissue and modality, each against training samples of its own group."""
     explained = importance.stratified_rows(problem.rows("test"), settings["shap_explained"],
                                            seed)
@@ -77,7 +77,7 @@ def regressor_ranking(clock, problem, settings: dict, seed: int) -> pd.DataFrame
 
 def disease_ranking(classifier, table: pd.DataFrame, genes: list[str], settings: dict,
                     seed: int) -> pd.DataFrame:
-    """Supplementary Tables 4-7: a classifier's genes by mean |SHAP| (log-odds of case) over
+    """Supplementary Tables 4-7: a classifier's genes by mean absolute SHAP (log-odds of case) over
     every sample of the cohort, against background samples of the same cohort."""
     values = importance.explain(classifier, table, table, genes, "log_odds",
                                 settings["shap_background"], settings["shap_nsamples"], seed)

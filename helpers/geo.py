@@ -157,7 +157,7 @@ def reprogramming_design(obs: pd.DataFrame, path) -> pd.DataFrame:
     """GSE54848's design as typed columns: ``day`` after transfection (float; 0 for the parental
     fibroblasts, NaN for iPSC and ESC lines), ``stage`` (fibroblast, reprogramming, iPSC, ESC)
     and ``tissue`` = Fibroblast. The day is read from a characteristics field naming a time or
-    day, else from the title ("Day3_...", "day 7"); a sample with neither a day nor a
+    day, else from the title (``Day3_...``, ``day 7``); a sample with neither a day nor a
     recognisable cell type is an error naming the file, the sample and the fields read."""
     fields = _time_fields(obs, ("day", "time"))
     cell_fields = [c for c in obs.columns if "cell" in c.lower()]

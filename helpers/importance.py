@@ -97,8 +97,9 @@ def model_output(tabular_model, rows: pd.DataFrame, output: str) -> np.ndarray:
 
 
 def check_wrapper(tabular_model, rows: pd.DataFrame, genes: list[str], output: str) -> float:
-    """The largest |wrapper - model| over ``rows``, one wrapper per tissue/modality group: the
-    wrapper must reproduce the model before its SHAP values mean anything."""
+    """The largest absolute difference between wrapper and model over ``rows``, one wrapper per
+    tissue/modality group: the wrapper must reproduce the model before its SHAP values mean
+    anything."""
     gaps = []
     for _, group in rows.groupby(list(CATEGORICAL), observed=True):
         wrapper = wrapper_for(tabular_model, group, output)
@@ -151,10 +152,10 @@ def stratified_rows(table: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 def rank_genes(shap_values: pd.DataFrame, features: pd.DataFrame, modality: pd.Series,
                measured_in: pd.Series | None = None) -> pd.DataFrame:
-    """Genes ranked by mean |SHAP| over the explained samples, with each modality's share, the
-    modality that carries most of it, and the direction of effect in that modality: the sign
-    of the correlation between the gene's value and its SHAP value (+: a higher value raises
-    the output, i.e. older, or more case-like)."""
+    """Genes ranked by mean absolute SHAP over the explained samples, with each modality's
+    share, the modality that carries most of it, and the direction of effect in that modality:
+    the sign of the correlation between the gene's value and its SHAP value (+: a higher value
+    raises the output, i.e. older, or more case-like)."""
     mean_abs = shap_values.abs().mean()
     out = pd.DataFrame({"mean_abs_shap": mean_abs})
     directions = {}

@@ -82,8 +82,8 @@ def plant_methylation(genes: pd.Index, anchors: pd.DataFrame, cfg: dict,
                       rng: np.random.Generator) -> pd.DataFrame:
     """Per gene: anchor (real / resampled), age gene or not, baseline beta at birth, logit slope
     per unit of Horvath's transform, precision. Real age genes: the covered genes with the
-    largest |t| (old vs newborn), keeping their real effect; resampled genes are age genes with
-    the same probability, effects drawn from the real age genes'."""
+    largest absolute t (old vs newborn), keeping their real effect; resampled genes are age
+    genes with the same probability, effects drawn from the real age genes'."""
     covered = anchors.index.intersection(genes)
     real = anchors.loc[covered]
     n_age = int(round(cfg["age_gene_fraction"] * len(real)))
@@ -115,7 +115,7 @@ def plant_pathways(truth: pd.DataFrame, pathways: pd.DataFrame, anchors: pd.Data
                    quantile: float, rng: np.random.Generator) -> tuple[pd.DataFrame,
                                                                        pd.DataFrame]:
     """Make the member genes of the planted pathways age genes with a strong effect (the given
-    quantile of the real age genes' |slope|); the sign is the real one where covered."""
+    quantile of the real age genes' absolute slope); the sign is the real one where covered."""
     truth = truth.copy()
     size = truth.loc[truth["is_age_gene"], "logit_slope"].abs().quantile(quantile)
     truth["planted_pathway"] = ""
@@ -346,8 +346,8 @@ def simulate(real: dict, pathways: pd.DataFrame, disease_genes: pd.DataFrame, de
 # --- scoring against the truth -----------------------------------------------------------------
 
 def age_correlation(adata: ad.AnnData) -> pd.Series:
-    """|Pearson r| of each gene with age after removing tissue means (tissue offsets are planted
-    too, and would otherwise hide or fake age signal)."""
+    """Absolute Pearson r of each gene with age after removing tissue means (tissue offsets
+    are planted too, and would otherwise hide or fake age signal)."""
     values = adata.to_df().astype(np.float64)
     tissue = adata.obs["tissue"].astype(str).to_numpy()
     centred = values - values.groupby(tissue).transform("mean")
