@@ -11,7 +11,6 @@ Run: ``python benchmarks/dask_metacells.py [--profile paper] [--block 50000]``.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import anndata as ad
@@ -19,13 +18,9 @@ import dask
 import h5py
 import numpy as np
 import scanpy as sc
+from measure import peak_memory_gb
 
 from helpers import atlas_simulator, pseudobulk
-
-
-def peak_memory_gb() -> float:
-    """Peak resident set size of this process so far (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ Each line gives the step's wall time and the process's peak resident memory so f
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import numpy as np
+from measure import peak_memory_gb
 
 from helpers import (
     atlas_simulator,
@@ -24,11 +24,6 @@ from helpers import (
     hallmark_space,
 )
 from helpers.run import load_profile
-
-
-def peak_memory_gb() -> float:
-    """Peak resident set size of this process so far (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def chapter_parameters(profile: str) -> dict:

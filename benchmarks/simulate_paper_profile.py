@@ -9,15 +9,11 @@ resident memory of the process, and the cohort shapes.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
+from measure import peak_memory_gb
+
 from helpers import cohorts, simulator
-
-
-def peak_memory_gb() -> float:
-    """Peak resident set size of this process so far (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main() -> None:

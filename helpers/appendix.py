@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.provenance import published_table
+from helpers.provenance import beside_published, published_table, with_differences
 from helpers.results import RESULTS_DIR, load_table
 
 ONLINE_ONLY = ("not in the paper's text: Supplementary Tables 3-8 are only in its online full "
@@ -32,22 +32,6 @@ class PaperTable:
     seed: int | None = None
 
 
-def beside(ours: pd.DataFrame, paper: pd.DataFrame, keys: list[str], metrics: list[str]
-           ) -> pd.DataFrame:
-    """Ours, the paper's and the difference (ours - paper) for each metric, matched on keys."""
-    merged = ours.merge(paper[[*keys, *metrics]], on=keys, how="left",
-                        suffixes=(" (ours)", " (paper)"))
-    for metric in metrics:
-        merged[f"{metric} difference"] = (merged[f"{metric} (ours)"]
-                                          - merged[f"{metric} (paper)"])
-    order = [f"{m} {s}" for m in metrics for s in ("(ours)", "(paper)", "difference")]
-    return merged[[*keys, *order, "data"]]
-
-
-def _table(chapter: str, name: str, root: Path) -> pd.DataFrame:
-    return load_table(chapter, name, root)
-
-
 def _made(paper: str, label: str, table: pd.DataFrame, note: str, source: pd.DataFrame
           ) -> PaperTable:
     return PaperTable(paper, label, table, note, source.attrs.get("profile", ""),
@@ -56,10 +40,10 @@ def _made(paper: str, label: str, table: pd.DataFrame, note: str, source: pd.Dat
 
 def p1_table1(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Table 1: hold-out metrics per modality."""
-    ours = _table("p1_transformer_clock", "table1", root)
+    ours = load_table("p1_transformer_clock", "table1", root)
     long = ours.melt(id_vars=["metric", "data"], var_name="modality", value_name="value")
     paper = published_table("precious1gpt_table1").query("table == 'Table 1'")
-    table = beside(long, paper, ["metric", "modality"], ["value"])
+    table = beside_published(long, paper, ["metric", "modality"], ["value"])
     return _made("Precious1GPT", "Table 1", table,
                  "n is the size of each hold-out: the simulated cohorts are smaller than the "
                  "paper's, so its difference only records that.", ours)
@@ -71,23 +55,22 @@ def _mean(text: str) -> float:
 
 def p1_supp_table1(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Supplementary Table 1: cross-validation, mean and sd over folds."""
-    ours = _table("p1_transformer_clock", "supp_table1", root)
+    ours = load_table("p1_transformer_clock", "supp_table1", root)
     long = ours.melt(id_vars=["metric", "data"], var_name="modality", value_name="mean ± sd")
     long["value"] = long["mean ± sd"].map(_mean)
     paper = published_table("precious1gpt_table1").query("table == 'Supplementary Table 1'")
-    table = beside(long, paper, ["metric", "modality"], ["value"])
-    table.insert(2, "ours, mean ± sd", long["mean ± sd"].to_numpy())
-    table.insert(3, "paper sd", paper.set_index(["metric", "modality"])["sd"].reindex(
-        pd.MultiIndex.from_frame(long[["metric", "modality"]])).to_numpy())
+    table = beside_published(long, paper, ["metric", "modality"], ["value"])
+    table = table.merge(paper[["metric", "modality", "sd"]].rename(columns={"sd": "paper sd"}),
+                        on=["metric", "modality"], how="left")
     return _made("Precious1GPT", "Supplementary Table 1", table,
                  "value is the mean over folds; the difference compares means.", ours)
 
 
 def p1_supp_table2(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Supplementary Table 2: hold-out metrics per tissue and modality."""
-    ours = _table("p1_transformer_clock", "supp_table2", root)
+    ours = load_table("p1_transformer_clock", "supp_table2", root)
     paper = published_table("precious1gpt_supp_table2")
-    table = beside(ours, paper, ["tissue", "modality"], ["MAE", "R2", "test_samples"])
+    table = beside_published(ours, paper, ["tissue", "modality"], ["MAE", "R2", "test_samples"])
     return _made("Precious1GPT", "Supplementary Table 2", table,
                  "rows are the book's tissues; a tissue the paper lists but the simulator lacks "
                  "is absent.", ours)
@@ -95,7 +78,7 @@ def p1_supp_table2(root: Path = RESULTS_DIR) -> PaperTable:
 
 def p1_table2(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Table 2: Reactome pathways of the regressor's top-100 SHAP genes."""
-    ours = _table("p1_enrichment", "table2", root)
+    ours = load_table("p1_enrichment", "table2", root)
     table = ours.rename(columns={"paper_p_value": "p (paper)", "p_value": "p (ours)",
                                  "rank": "rank (ours)", "in_our_list": "p < 0.05 (ours)"})
     keep = ["reactome_id", "pathway", "p (paper)", "p (ours)", "adjusted_p", "rank (ours)",
@@ -108,7 +91,7 @@ def p1_table2(root: Path = RESULTS_DIR) -> PaperTable:
 
 def p1_supp_table3(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Supplementary Table 3 (top rows): the regressor's SHAP gene ranking."""
-    ours = _table("p1_transfer_learning", "supp_table3", root)
+    ours = load_table("p1_transfer_learning", "supp_table3", root)
     return _made("Precious1GPT", "Supplementary Table 3 (top 25)", ours, ONLINE_ONLY, ours)
 
 
@@ -116,7 +99,7 @@ def p1_supp_tables_4_7(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Supplementary Tables 4-7 (top rows): the aging-aware classifiers' genes."""
     parts = []
     for disease, label in DISEASE_TABLES.items():
-        part = _table("p1_transfer_learning", f"supp_table_{disease}", root)
+        part = load_table("p1_transfer_learning", f"supp_table_{disease}", root)
         parts.append(part.assign(table=label, disease=disease))
     table = pd.concat(parts, ignore_index=True)
     first = ["table", "disease", "gene"]
@@ -127,20 +110,17 @@ def p1_supp_tables_4_7(root: Path = RESULTS_DIR) -> PaperTable:
 
 def p1_supp_table8(root: Path = RESULTS_DIR) -> PaperTable:
     """Precious1GPT Supplementary Table 8: case-control metrics with and without pretraining."""
-    ours = _table("p1_transfer_learning", "supp_table8", root)
+    ours = load_table("p1_transfer_learning", "supp_table8", root)
     return _made("Precious1GPT", "Supplementary Table 8", ours, ONLINE_ONLY, ours)
 
 
 def h_table1(root: Path = RESULTS_DIR) -> PaperTable:
     """HallmarkAge Table 1: the muscle atlas by subset (donors, old and young cells)."""
-    ours = _table("h1_hallmark_scores", "table1", root)
+    ours = load_table("h1_hallmark_scores", "table1", root)
     counts = ["donors", "old_cells", "young_cells", "cells"]
-    long = ours.rename(columns={c: f"{c} (paper)" for c in counts})
-    for c in counts:
-        long[f"{c} difference"] = long[f"{c} (ours)"] - long[f"{c} (paper)"]
-    order = [f"{c} {s}" for c in counts for s in ("(ours)", "(paper)", "difference")]
-    rest = [c for c in long.columns if c not in order and c not in ("subset", "data")]
-    return _made("HallmarkAge", "Table 1", long[["subset", *order, *rest, "data"]],
+    table = with_differences(ours.rename(columns={c: f"{c} (paper)" for c in counts}), counts,
+                             ["subset"])
+    return _made("HallmarkAge", "Table 1", table,
                  "the simulated atlas is drawn to the paper's subsets and donors at the chosen "
                  "profile's size (the paper profile has the paper's 423,086 cells), so cell "
                  "differences measure the profile's scale, not an error.", ours)
@@ -148,16 +128,16 @@ def h_table1(root: Path = RESULTS_DIR) -> PaperTable:
 
 def h_table2(root: Path = RESULTS_DIR) -> PaperTable:
     """HallmarkAge Table 2: residual-stratified clusters in hallmark space, ours then paper's."""
-    ours = _table("h2_clock_diagnostics", "table2", root)
+    ours = load_table("h2_clock_diagnostics", "table2", root)
     paper = published_table("hallmarkage_table2").assign(data="paper: real")
     paper = paper.rename(columns={"mean_residual": "mean residual",
                                   "residual_class": "residual class",
                                   "top_hallmarks": "top hallmarks",
-                                  "mechanism_label": "mechanism", "markers": "markers"})
+                                  "mechanism_label": "mechanism"})
     ours = ours.rename(columns={"hallmark_cluster": "cluster"})
     table = pd.concat([ours.assign(source="this book"), paper.assign(source="paper")],
                       ignore_index=True)
-    first = ["source", "cluster"] if "cluster" in table.columns else ["source"]
+    first = ["source", "cluster"]
     return _made("HallmarkAge", "Table 2", table[first + [c for c in table.columns
                                                           if c not in first]],
                  "clusters are found afresh on each atlas, so cluster numbers do not "
@@ -166,9 +146,9 @@ def h_table2(root: Path = RESULTS_DIR) -> PaperTable:
 
 def _clock_table(chapter: str, name: str, paper: pd.DataFrame, keys: list[str],
                  rename: dict, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ours = _table(chapter, name, root)
+    ours = load_table(chapter, name, root)
     metrics = ["MAE", "RMSE", "R2", "pearson_r"]
-    return beside(ours.rename(columns=rename), paper, keys, metrics), ours
+    return beside_published(ours.rename(columns=rename), paper, keys, metrics), ours
 
 
 def h_table_s3(root: Path = RESULTS_DIR) -> PaperTable:
@@ -176,7 +156,6 @@ def h_table_s3(root: Path = RESULTS_DIR) -> PaperTable:
     paper = published_table("hallmarkage_table_s3")
     table, ours = _clock_table("h2_hallmark_clocks", "table_s3", paper,
                                ["Model", "Level", "Split"], {}, root)
-    table.insert(3, "n (ours)", ours["n"].to_numpy())
     return _made("HallmarkAge", "Table S3", table,
                  "ours: pooled out-of-fold predictions over donor folds (Test) and the refit "
                  "on all donors (Train); the paper: one 80/20 split.", ours)

@@ -6,7 +6,6 @@ and leave-one-batch-out / leave-one-dataset-out evaluation (Tables S4, S5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -268,25 +267,3 @@ def paper_ordering(table: pd.DataFrame, level: str = "Donor") -> dict:
     test = table[(table["Split"] == "Test") & (table["Level"] == level)].set_index("Model")
     mae = {kind: float(test.loc[LABELS[kind], "MAE"]) for kind in CLOCKS}
     return {**mae, "holds": mae["hybrid"] <= mae["baseline"] < mae["hallmark"]}
-
-
-def read_published(path: Path) -> pd.DataFrame:
-    """A labelled file of published values (comment lines say where they come from)."""
-    return pd.read_csv(path, comment="#")
-
-
-def beside_published(ours: pd.DataFrame, published: pd.DataFrame, keys: list[str],
-                     metrics=("MAE", "R2")) -> pd.DataFrame:
-    """Our table with the paper's value of each metric in a '(paper)' column beside it and
-    'simulated' on every row of ours."""
-    paper = published[[*keys, *metrics]].rename(columns={m: f"{m} (paper)" for m in metrics})
-    merged = ours.merge(paper, on=keys, how="left").assign(data="simulated")
-    order = [c for m in metrics for c in (m, f"{m} (paper)")]
-    rest = [c for c in merged.columns if c not in order]
-    return merged[[*[c for c in rest if c in keys], *order,
-                   *[c for c in rest if c not in keys]]]
-
-
-PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "published"
-TABLE_S3 = PUBLISHED / "hallmarkage_table_s3.csv"
-TABLES_S4_S5 = PUBLISHED / "hallmarkage_table_s4_s5.csv"

@@ -131,6 +131,27 @@ def published_table(name: str) -> pd.DataFrame:
     return pd.read_csv(path, comment="#")
 
 
+def with_differences(table: pd.DataFrame, metrics: list[str], lead: list[str]
+                     ) -> pd.DataFrame:
+    """Add ``<metric> difference`` (ours - paper) after each ``<metric> (ours)`` / ``(paper)``
+    pair; columns in order: ``lead``, the pairs, the others, ``data``."""
+    table = table.copy()
+    for metric in metrics:
+        table[f"{metric} difference"] = table[f"{metric} (ours)"] - table[f"{metric} (paper)"]
+    paired = [f"{m} {s}" for m in metrics for s in ("(ours)", "(paper)", "difference")]
+    rest = [c for c in table.columns if c not in (*lead, *paired, "data")]
+    return table[[*lead, *paired, *rest, *(["data"] if "data" in table.columns else [])]]
+
+
+def beside_published(ours: pd.DataFrame, published: pd.DataFrame, keys: list[str],
+                     metrics: list[str]) -> pd.DataFrame:
+    """Our table with the paper's value of each metric and the difference beside ours, matched
+    on ``keys``; our other columns (intervals, counts, ``data``) are kept."""
+    merged = ours.merge(published[[*keys, *metrics]], on=keys, how="left",
+                        suffixes=(" (ours)", " (paper)"))
+    return with_differences(merged, metrics, keys)
+
+
 def published_metrics(table: str) -> pd.DataFrame:
     """Precious1GPT's Table 1 or Supplementary Table 1 as metric x modality (``value`` or
     ``value +/- sd`` text for the cross-validation)."""

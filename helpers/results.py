@@ -34,6 +34,11 @@ def claim_list(path: Path = CLAIMS_FILE) -> pd.DataFrame:
     return table
 
 
+def verdict(holds: bool, partly: bool = False) -> str:
+    """The scorecard's three verdicts: the claim holds, holds in part, or does not."""
+    return VERDICTS[0] if holds else VERDICTS[1] if partly else VERDICTS[2]
+
+
 def _check_data(data: str, where: str) -> str:
     """Every recorded number says whether it comes from real or simulated data."""
     if not any(kind in data for kind in DATA_KINDS):
@@ -150,6 +155,14 @@ def claims(root: Path = RESULTS_DIR, path: Path = CLAIMS_FILE) -> pd.DataFrame:
     merged = listed.merge(recorded.drop(columns="chapter"), on="claim_id", how="left")
     merged["verdict"] = merged["verdict"].fillna("not run")
     return merged
+
+
+def other_runs(table: pd.DataFrame, profile: str, seed: int) -> int:
+    """How many rows with a recorded run (``profile``, ``seed`` columns) came from another
+    profile or seed than the one asked for."""
+    recorded = table["profile"].fillna("").astype(str) != ""
+    other = (table["profile"] != profile) | (table["seed"] != seed)
+    return int((recorded & other).sum())
 
 
 def recoveries(root: Path = RESULTS_DIR) -> pd.DataFrame:

@@ -4,7 +4,7 @@ bad records are refused with the file and field named, and differences are ours 
 import pandas as pd
 import pytest
 
-from helpers import appendix, results
+from helpers import appendix, provenance, results
 
 
 def test_table_round_trip_keeps_rows_data_label_and_run(tmp_path):
@@ -64,7 +64,7 @@ def test_beside_takes_ours_minus_paper_and_keeps_unmatched_rows():
     ours = pd.DataFrame({"Model": ["Hybrid Ridge", "Extra"], "MAE": [7.0, 9.0],
                          "data": "simulated"})
     paper = pd.DataFrame({"Model": ["Hybrid Ridge"], "MAE": [6.39]})
-    table = appendix.beside(ours, paper, ["Model"], ["MAE"])
+    table = provenance.beside_published(ours, paper, ["Model"], ["MAE"])
     assert table.loc[0, "MAE difference"] == pytest.approx(0.61)
     assert pd.isna(table.loc[1, "MAE (paper)"]) and table.loc[1, "MAE (ours)"] == 9.0
     assert list(table.columns) == ["Model", "MAE (ours)", "MAE (paper)", "MAE difference",
@@ -80,3 +80,11 @@ def test_table_s3_rebuilt_from_a_recorded_chapter_table(tmp_path):
     hybrid = rebuilt.table.set_index("Model").loc["Hybrid Ridge"]
     assert hybrid["MAE (paper)"] == 6.39 and hybrid["MAE difference"] == pytest.approx(-1.39)
     assert rebuilt.profile == "quick" and set(rebuilt.table["data"]) == {"simulated"}
+
+
+def test_verdict_and_other_runs():
+    assert results.verdict(True) == "reproduced"
+    assert results.verdict(False, True) == "partly reproduced"
+    assert results.verdict(False) == "not reproduced"
+    runs = pd.DataFrame({"profile": ["quick", "default", "", None], "seed": [0, 0, None, None]})
+    assert results.other_runs(runs, "quick", 0) == 1
