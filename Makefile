@@ -25,11 +25,11 @@ export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(S
 .PHONY: book test install chapters html unit lint clean
 
 book: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.run --profile $(PROFILE)
+	$(PY) -m helpers.book.run --profile $(PROFILE)
 	$(MAKE) --no-print-directory html
 
 test: $(STAMP) lint unit | $(STATE)/.dirs
-	$(PY) -m helpers.run --profile quick
+	$(PY) -m helpers.book.run --profile quick
 	$(MAKE) --no-print-directory html
 
 install: $(STAMP)
@@ -47,7 +47,7 @@ $(STATE)/.dirs:
 	@touch $@
 
 chapters: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.run --profile $(PROFILE)
+	$(PY) -m helpers.book.run --profile $(PROFILE)
 
 html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

@@ -20,7 +20,7 @@ import numpy as np
 import scanpy as sc
 from measure import peak_memory_gb
 
-from helpers import atlas_simulator, pseudobulk
+from helpers.hallmarkage import atlas_simulator, pseudobulk
 
 
 def main() -> None:

@@ -16,14 +16,14 @@ import time
 import numpy as np
 from measure import peak_memory_gb
 
-from helpers import (
+from helpers.book.run import load_profile
+from helpers.hallmarkage import (
     atlas_simulator,
     clock_diagnostics,
     hallmark_clocks,
     hallmark_pipeline,
     hallmark_space,
 )
-from helpers.run import load_profile
 
 
 def chapter_parameters(profile: str) -> dict:

@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 
-from helpers import rdata_xdr
-from helpers.registry import fetch
+from helpers.data import rdata_xdr
+from helpers.data.registry import fetch
 
 
 def read_with_rdata(path):

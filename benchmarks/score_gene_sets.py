@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from helpers import anchors, atlas_simulator, hallmark_scoring, hallmark_sets
+from helpers.common import expression
+from helpers.hallmarkage import atlas_simulator, hallmark_scoring, hallmark_sets
 
 
 def timed(function, *args, **kwargs):
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.getLogger("scanpy").setLevel(logging.ERROR)
-    log_cpm, _, _ = anchors.real_muscle_log_cpm()
+    log_cpm, _, _ = expression.real_muscle_log_cpm()
     frameworks = hallmark_sets.load_frameworks()
     design = atlas_simulator.load_design()
     print(f"{'cells':>8} {'sets':>5} {'nnz':>11} {'loop s':>8} {'one-pass s':>10} "

@@ -6,9 +6,9 @@ TabTransformer with the paper's head is fitted for one epoch on a random table w
 profile's number of genes (SHAP time depends on the network and the gene count, not on how well
 it is trained), then ``shap.GradientExplainer`` (200 expected-gradient samples, 50 background
 rows) explains 100 samples of one tissue and modality through two wrappers measured side by
-side: the book's (``helpers.importance.gene_response``: the categorical part, which attention
-computes from tissue and modality alone, is computed once) and a naive one that runs the whole
-network, attention included, on every call. Both must give the same SHAP values.
+side: the book's (``helpers.precious1gpt.importance.gene_response``: the categorical part,
+which attention computes from tissue and modality alone, is computed once) and a naive one
+that runs the whole network, attention included, on every call. Both must give the same SHAP values.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from transformer_epoch_time import random_table
 
-from helpers import cohorts, importance, simulator, transfer, transformer_clock
+from helpers.precious1gpt import cohorts, importance, simulator, transfer, transformer_clock
 
 
 def naive_wrapper(tabular_model, codes: np.ndarray):

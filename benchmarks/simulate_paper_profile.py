@@ -13,7 +13,7 @@ import time
 
 from measure import peak_memory_gb
 
-from helpers import cohorts, simulator
+from helpers.precious1gpt import cohorts, simulator
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import cohorts, simulator, transformer_clock
+from helpers.precious1gpt import cohorts, simulator, transformer_clock
 
 
 def random_table(n_samples: int, n_genes: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:

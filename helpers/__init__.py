@@ -1,12 +1,17 @@
 """Tested helpers behind the executable book on the Precious1GPT and HallmarkAge aging clocks.
 
-One module per pipeline stage: ``registry`` (hashed real files), ``loaders`` (parsing them),
-``rdata_xdr`` (fast .rda reading), ``cache`` (parameter-keyed intermediates), ``clocks``
-(published linear clocks), ``metrics``,
-``provenance`` (tables about the data), ``run`` (the chapter runner).
+Subpackages, from the bottom up (a module imports only from its own level or the ones above it
+in this list):
+
+- ``helpers.data``: the registry of real files, the download cache and the readers;
+- ``helpers.common``: metrics, splits, published clocks and expression processing;
+- ``helpers.precious1gpt`` and ``helpers.hallmarkage``: each paper's pipeline, one module per
+  stage;
+- ``helpers.book``: the chapter runner, results recorder and appendix (never imported by the
+  science).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import warnings
 

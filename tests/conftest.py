@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.registry import CACHE_ENV, MIRROR_ENV, RegistryEntry
+from helpers.data.registry import CACHE_ENV, MIRROR_ENV, RegistryEntry
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

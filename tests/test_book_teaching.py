@@ -11,7 +11,7 @@ import jupytext
 import pytest
 import yaml
 
-from helpers.run import declared_parameters
+from helpers.book.run import declared_parameters
 from tests.book_prose import ROLE, ROOT, chapters, prose_lines, without_code
 
 CHAPTERS = chapters()
@@ -177,6 +177,11 @@ def test_number_rule_catches_a_typed_result(tmp_path):
 
 def test_api_page_documents_every_helpers_module():
     page = (ROOT / "book" / "api.md").read_text()
-    modules = sorted(p.stem for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__")
-    missing = [m for m in modules if f".. automodule:: helpers.{m}\n" not in page]
+    helpers = ROOT / "helpers"
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts)
+                     for p in helpers.glob("*/*.py") if p.stem != "__init__")
+    missing = [m for m in modules if f".. automodule:: {m}\n" not in page]
     assert not missing, f"book/api.md does not document {missing}"
+    for package in sorted(p.parent.name for p in helpers.glob("*/__init__.py")):
+        assert re.search(rf"^## .*`helpers\.{package}`$", page, re.M), (
+            f"book/api.md has no section for helpers.{package}")

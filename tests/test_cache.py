@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.cache import cache_key, cached_frame, read_frame, write_frame
+from helpers.data.cache import cache_key, cached_frame, read_frame, write_frame
 
 
 def test_frame_round_trip_keeps_values_and_types(tmp_path):

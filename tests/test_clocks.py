@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from helpers import clocks, loaders
-from helpers.metrics import age_metrics
+from helpers.common import clocks
+from helpers.common.metrics import age_metrics
+from helpers.data import loaders
 from tests.conftest import requires_real_data
 
 

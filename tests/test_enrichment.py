@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import enrichment, provenance, targets
+from helpers.book import provenance
+from helpers.precious1gpt import enrichment, targets
 from tests.conftest import requires_real_data
 
 GENES = [f"G{i}" for i in range(200)]

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import expression
+from helpers.common import expression
 
 GENES = pd.DataFrame({
     "geneSymbol": ["A", "B", "B", "C", "D"],

@@ -5,15 +5,20 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from helpers import atlas_simulator, hallmark_classifiers, hallmark_scoring, hallmark_sets
+from helpers.hallmarkage import (
+    atlas_simulator,
+    hallmark_classifiers,
+    hallmark_scoring,
+    hallmark_sets,
+)
 from tests.conftest import requires_real_data
 
 
 @pytest.fixture(scope="module")
 def small_atlas():
-    from helpers import anchors
+    from helpers.common import expression
 
-    log_cpm, _, _ = anchors.real_muscle_log_cpm()
+    log_cpm, _, _ = expression.real_muscle_log_cpm()
     frameworks = hallmark_sets.load_frameworks()
     design = atlas_simulator.load_design()
     return atlas_simulator.simulate(log_cpm, frameworks, design,

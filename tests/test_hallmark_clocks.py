@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from helpers import clock_diagnostics, hallmark_clocks, pseudobulk
-from helpers.metrics import age_metrics
+from helpers.common.metrics import age_metrics
+from helpers.hallmarkage import clock_diagnostics, hallmark_clocks, pseudobulk
 
 AGES = {"d0": 20, "d1": 25, "d2": 30, "d3": 35, "d4": 55, "d5": 60, "d6": 65, "d7": 70}
 AGE_GENES = [f"age{i}" for i in range(10)]

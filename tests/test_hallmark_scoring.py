@@ -7,7 +7,7 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-from helpers import hallmark_scoring, hallmark_states
+from helpers.hallmarkage import hallmark_scoring, hallmark_states
 
 
 def toy_cells(n_cells=600, n_genes=400, seed=3):

@@ -3,7 +3,8 @@ detection report."""
 
 import pytest
 
-from helpers import hallmark_sets, loaders
+from helpers.data import formats, loaders
+from helpers.hallmarkage import hallmark_sets
 from tests.conftest import requires_real_data
 
 
@@ -78,5 +79,5 @@ def test_spec_without_a_field_names_it(tmp_path):
     path = tmp_path / "bad.yml"
     path.write_text("corrections: {}\naliases: {}\nframeworks:\n  F:\n    hallmarks:\n"
                     "      h: {label: H, genes: [A]}\n")
-    with pytest.raises(loaders.DataFormatError, match=r"F/h lacks field\(s\) \['paper_text'\]"):
+    with pytest.raises(formats.DataFormatError, match=r"F/h lacks field\(s\) \['paper_text'\]"):
         hallmark_sets.read_spec(path)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import loaders
-from helpers.loaders import DataFormatError
+from helpers.data import formats, gtex, loaders
+from helpers.data.formats import DataFormatError
 from tests.conftest import requires_real_data
 
 
@@ -54,14 +54,14 @@ def test_gene_set_and_annotation_tables():
 def test_bad_beta_values_name_the_file_and_cpg(value, message):
     betas = pd.DataFrame({"cg1": [0.1, 0.2], "cg2": [0.5, value]}, dtype=object)
     with pytest.raises(DataFormatError, match=f"matrix.csv: {message}"):
-        loaders.check_beta_values(betas, "matrix.csv")
+        formats.check_beta_values(betas, "matrix.csv")
 
 
 def test_age_bracket_midpoint():
-    assert loaders.age_bracket_midpoint("60-69") == 65.0
-    assert loaders.age_bracket_midpoint(" 20 - 29 ") == 25.0
+    assert gtex.age_bracket_midpoint("60-69") == 65.0
+    assert gtex.age_bracket_midpoint(" 20 - 29 ") == 25.0
     with pytest.raises(ValueError, match="not an age bracket"):
-        loaders.age_bracket_midpoint("sixty")
+        gtex.age_bracket_midpoint("sixty")
 
 
 def test_open_genes_cells_split_on_quotes_not_commas():
@@ -72,7 +72,7 @@ def test_open_genes_cells_split_on_quotes_not_commas():
 
 
 def test_pbmc68k_reduced_is_read_after_its_hash_is_checked():
-    from helpers import loaders as pbmc_loaders
+    from helpers.data import loaders as pbmc_loaders
 
     adata = pbmc_loaders.load_pbmc68k_reduced()
     assert adata.shape == (700, 765)

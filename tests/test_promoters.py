@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import loaders, promoters
+from helpers.data import loaders
+from helpers.precious1gpt import promoters
 from tests.conftest import requires_real_data
 
 # Gene PLUS has its TSS at 10,000 on the + strand (upstream = smaller positions); gene MINUS has

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import rdata
 
-from helpers import loaders, rdata_xdr
-from helpers.registry import fetch
+from helpers.data import loaders, rdata_xdr
+from helpers.data.registry import fetch
 from tests.conftest import requires_real_data
 
 

@@ -5,8 +5,8 @@ import re
 import pytest
 import yaml
 
-from helpers import registry
-from helpers.registry import (
+from helpers.data import registry
+from helpers.data.registry import (
     DataUnavailableError,
     HashMismatchError,
     RegistryEntry,

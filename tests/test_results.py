@@ -4,7 +4,7 @@ bad records are refused with the file and field named, and differences are ours 
 import pandas as pd
 import pytest
 
-from helpers import appendix, provenance, results
+from helpers.book import appendix, provenance, results
 
 
 def test_table_round_trip_keeps_rows_data_label_and_run(tmp_path):
@@ -55,7 +55,7 @@ def test_claims_are_checked_against_the_claims_file(tmp_path):
 
 
 def test_claims_file_names_real_chapters():
-    from helpers.run import ROOT, chapters_from_toc
+    from helpers.book.run import ROOT, chapters_from_toc
     listed = set(results.claim_list()["chapter"])
     assert listed <= set(chapters_from_toc(ROOT / "_toc.yml"))
 

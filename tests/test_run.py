@@ -5,7 +5,7 @@ import textwrap
 import nbformat
 import pytest
 
-from helpers import run
+from helpers.book import run
 
 CHAPTER = """\
 ---

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cohorts, expression, simulator, splits
+from helpers.common import expression, splits
+from helpers.precious1gpt import cohorts, simulator
 from tests.conftest import requires_real_data
 
 SIZES = {"n_methylation": 400, "n_expression": 1500, "n_genes": 600, "n_per_disease_arm": 30,

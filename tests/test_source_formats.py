@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import ewas_datahub, geo, gtex
-from helpers.loaders import DataFormatError
+from helpers.data import ewas_datahub, geo, gtex
+from helpers.data.formats import DataFormatError
 
 # --- EWAS Data Hub ------------------------------------------------------------------------
 

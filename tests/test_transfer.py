@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import clock_problem, gene_rankings, importance, transfer, transformer_clock
+from helpers.precious1gpt import (
+    clock_problem,
+    gene_rankings,
+    importance,
+    transfer,
+    transformer_clock,
+)
 from tests.test_transformer_clock import tiny_data
 
 AGE_GENES = {f"G{i}" for i in [*range(8), *range(20, 28)]}  # tiny_data: first 8 of each modality

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from helpers import baselines, clock_problem, metrics, multimodal, transformer_clock, tuning
-from helpers.clocks import MissingFeaturesError
+from helpers.common import metrics
+from helpers.common.clocks import MissingFeaturesError
+from helpers.precious1gpt import baselines, clock_problem, multimodal, transformer_clock, tuning
 
 
 def tiny_data(seed: int = 0, n: int = 160) -> multimodal.ClockData:

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import clocks, geo, loaders, registry, validation
-from helpers.loaders import DataFormatError
+from helpers.common import clocks
+from helpers.data import geo, loaders, registry
+from helpers.data.formats import DataFormatError
+from helpers.precious1gpt import validation
 from tests.conftest import requires_real_data
 
 

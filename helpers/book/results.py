@@ -1,0 +1,172 @@
+"""Chapter results on disk: the tables, paper-claim verdicts and planted-truth recoveries that
+each chapter records, so that the appendix can rebuild the papers' tables and the reproduction
+scorecard from what the chapters actually computed (never from typed numbers).
+
+A chapter opens a :class:`Recorder` (which clears its previous results) and records into
+``chapters/results/<chapter>/``; the appendix reads them back with :func:`load_table`,
+:func:`claims` and :func:`recoveries`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.paths import ROOT
+
+RESULTS_DIR = ROOT / "chapters" / "results"
+CLAIMS_FILE = ROOT / "data" / "published" / "claims.csv"
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+DATA_KINDS = ("real", "simulated")
+
+
+def claim_list(path: Path = CLAIMS_FILE) -> pd.DataFrame:
+    """The papers' qualitative claims the book tests (id, paper, claim, where, chapter)."""
+    table = pd.read_csv(path, comment="#")
+    missing = {"claim_id", "paper", "claim", "where", "chapter"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+    duplicated = table["claim_id"][table["claim_id"].duplicated()].tolist()
+    if duplicated:
+        raise ValueError(f"{path}: field claim_id repeats {duplicated}")
+    return table
+
+
+def verdict(holds: bool, partly: bool = False) -> str:
+    """The scorecard's three verdicts: the claim holds, holds in part, or does not."""
+    return VERDICTS[0] if holds else VERDICTS[1] if partly else VERDICTS[2]
+
+
+def _check_data(data: str, where: str) -> str:
+    """Every recorded number says whether it comes from real or simulated data."""
+    if not any(kind in data for kind in DATA_KINDS):
+        raise ValueError(f"{where}: data label {data!r} names neither 'real' nor 'simulated'")
+    return data
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Writes one chapter's results (profile and seed included) under ``root/<chapter>``."""
+
+    chapter: str
+    profile: str
+    seed: int
+    root: Path = RESULTS_DIR
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.root) / self.chapter
+
+    def table(self, name: str, table: pd.DataFrame, data: str | None = None) -> Path:
+        """Save a result table as CSV; rows need a ``data`` column or a ``data`` label."""
+        frame = table.reset_index() if _named_index(table) else table.reset_index(drop=True)
+        if data is not None:
+            frame = frame.assign(data=_check_data(data, f"{self.chapter}/{name}"))
+        elif "data" not in frame.columns:
+            raise ValueError(f"{self.chapter}/{name}: the table has no 'data' column; pass "
+                             "data='real' or data='simulated'")
+        path = self.folder / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        return path
+
+    def claim(self, claim_id: str, verdict: str, evidence: str, data: str) -> None:
+        """Record the verdict on one of the papers' claims (``data/published/claims.csv``)."""
+        known = claim_list()
+        row = known[known["claim_id"] == claim_id]
+        if row.empty:
+            raise KeyError(f"{CLAIMS_FILE}: no claim_id {claim_id!r}")
+        if row["chapter"].iloc[0] != self.chapter:
+            raise ValueError(f"claim {claim_id!r} belongs to chapter {row['chapter'].iloc[0]!r}, "
+                             f"not {self.chapter!r} (field chapter of {CLAIMS_FILE})")
+        if verdict not in VERDICTS:
+            raise ValueError(f"claim {claim_id!r}: verdict {verdict!r} is not one of {VERDICTS}")
+        self._append("claims.json", {"claim_id": claim_id, "verdict": verdict,
+                                     "evidence": evidence,
+                                     "data": _check_data(data, claim_id)})
+
+    def recovery(self, what: str, value: str, goal: str, data: str = "simulated") -> None:
+        """Record how well a method recovered the simulator's planted truth."""
+        self._append("recoveries.json", {"what": what, "value": value, "goal": goal,
+                                         "data": _check_data(data, what)})
+
+    def _append(self, name: str, record: dict) -> None:
+        path = self.folder / name
+        records = json.loads(path.read_text()) if path.is_file() else []
+        records = [r for r in records if r.get("claim_id", r.get("what"))
+                   != record.get("claim_id", record.get("what"))] + [record]
+        path.write_text(json.dumps(records, indent=1))
+
+
+def _named_index(table: pd.DataFrame) -> bool:
+    return any(name is not None for name in table.index.names)
+
+
+def recorder(chapter: str, profile: str, seed: int, root: Path = RESULTS_DIR) -> Recorder:
+    """Start a chapter's results afresh (old files removed) and note its profile and seed."""
+    rec = Recorder(chapter, profile, int(seed), Path(root))
+    rec.folder.mkdir(parents=True, exist_ok=True)
+    for old in rec.folder.iterdir():
+        old.unlink()
+    (rec.folder / "meta.json").write_text(json.dumps({"chapter": chapter, "profile": profile,
+                                                      "seed": int(seed)}))
+    return rec
+
+
+def _meta(chapter: str, root: Path) -> dict:
+    path = Path(root) / chapter / "meta.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no results of chapter {chapter!r} in {path.parent}; run "
+                                f"`python -m helpers.book.run --chapter {chapter}` first")
+    return json.loads(path.read_text())
+
+
+def load_table(chapter: str, name: str, root: Path = RESULTS_DIR) -> pd.DataFrame:
+    """A table a chapter recorded, with its ``profile`` and ``seed`` in ``attrs``."""
+    meta = _meta(chapter, root)
+    path = Path(root) / chapter / f"{name}.csv"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.csv"))
+        raise FileNotFoundError(f"chapter {chapter!r} recorded no table {name!r} ({path}); "
+                                f"it recorded {known}")
+    table = pd.read_csv(path)
+    table.attrs.update(meta)
+    return table
+
+
+def _records(name: str, root: Path) -> list[dict]:
+    rows = []
+    for folder in sorted(Path(root).glob("*")):
+        path = folder / name
+        if path.is_file():
+            meta = _meta(folder.name, root)
+            rows += [{**r, "chapter": folder.name, "profile": meta["profile"],
+                      "seed": meta["seed"]} for r in json.loads(path.read_text())]
+    return rows
+
+
+def claims(root: Path = RESULTS_DIR, path: Path = CLAIMS_FILE) -> pd.DataFrame:
+    """Every listed claim with the verdict its chapter recorded ("not run" when none)."""
+    listed = claim_list(path)
+    recorded = pd.DataFrame(_records("claims.json", root),
+                            columns=["claim_id", "verdict", "evidence", "data", "chapter",
+                                     "profile", "seed"])
+    merged = listed.merge(recorded.drop(columns="chapter"), on="claim_id", how="left")
+    merged["verdict"] = merged["verdict"].fillna("not run")
+    return merged
+
+
+def other_runs(table: pd.DataFrame, profile: str, seed: int) -> int:
+    """How many rows with a recorded run (``profile``, ``seed`` columns) came from another
+    profile or seed than the one asked for."""
+    recorded = table["profile"].fillna("").astype(str) != ""
+    other = (table["profile"] != profile) | (table["seed"] != seed)
+    return int((recorded & other).sum())
+
+
+def recoveries(root: Path = RESULTS_DIR) -> pd.DataFrame:
+    """The planted-truth recovery figures every chapter recorded."""
+    return pd.DataFrame(_records("recoveries.json", root),
+                        columns=["chapter", "what", "value", "goal", "data", "profile", "seed"])

@@ -1,0 +1,212 @@
+"""The chapter runner: execute the book's chapters with papermill under a parameter profile.
+
+``python -m helpers.book.run --profile quick`` executes every chapter listed in ``_toc.yml`` (in its
+order) from ``notebooks/<name>.md`` into ``chapters/<name>.ipynb``; ``--chapter NAME -p KEY
+VALUE`` reruns one chapter with papermill-style overrides. Exits non-zero naming the failing
+chapter and cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from helpers.paths import ROOT
+
+EXECUTED_DIR = "chapters"
+SOURCE_DIR = "notebooks"
+PROFILES_DIR = Path(SOURCE_DIR) / "profiles"
+
+
+class ChapterError(RuntimeError):
+    """A chapter failed to execute; names the chapter and, when known, the cell."""
+
+    def __init__(self, chapter: str, message: str):
+        super().__init__(f"chapter {chapter!r}: {message}")
+        self.chapter = chapter
+
+
+@dataclass
+class ChapterResult:
+    """Outcome of one chapter: status, wall time in seconds and the error message if any."""
+
+    chapter: str
+    ok: bool
+    seconds: float
+    message: str = ""
+
+
+def chapters_from_toc(toc_path: Path) -> list[str]:
+    """Names of the executed chapters the toc lists (``chapters/<name>``), in toc order."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            target = node.get("file")
+            if isinstance(target, str) and target.startswith(f"{EXECUTED_DIR}/"):
+                found.append(Path(target).stem)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(Path(toc_path).read_text()))
+    return found
+
+
+def load_profile(name: str, root: Path = ROOT) -> dict:
+    """A named parameter profile: ``{"all": {...}, "chapters": {chapter: {...}}}``."""
+    path = root / PROFILES_DIR / f"{name}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (root / PROFILES_DIR).glob("*.yml"))
+        raise FileNotFoundError(f"no parameter profile {name!r} ({path}); known: {known}")
+    doc = yaml.safe_load(path.read_text()) or {}
+    return {"all": doc.get("all") or {}, "chapters": doc.get("chapters") or {}}
+
+
+def declared_parameters(notebook) -> dict:
+    """Names and default values assigned in the notebook's ``parameters`` cell."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            declared = {}
+            for node in tree.body:
+                if isinstance(node, ast.Assign | ast.AnnAssign):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name) and node.value is not None:
+                            declared[target.id] = _literal_or_source(node.value)
+            return declared
+    return {}
+
+
+def _literal_or_source(node: ast.expr):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return ast.unparse(node)
+
+
+def chapter_parameters(chapter: str, declared: dict, profile: dict, overrides: dict) -> dict:
+    """Profile values the chapter declares, then its own profile block, then overrides."""
+    params = {k: v for k, v in profile["all"].items() if k in declared}
+    specific = {**(profile["chapters"].get(chapter) or {}), **overrides}
+    unknown = sorted(set(specific) - set(declared))
+    if unknown:
+        raise ChapterError(chapter, f"has no parameter(s) {unknown}; it declares "
+                                    f"{sorted(declared)}")
+    return {**params, **specific}
+
+
+def parse_overrides(pairs: list[list[str]] | None) -> dict:
+    """Papermill-style ``-p KEY VALUE`` pairs, values read as YAML (5 -> int, true -> bool)."""
+    return {key: yaml.safe_load(value) for key, value in (pairs or [])}
+
+
+def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path) -> None:
+    """Execute one chapter (read from ``source``) with papermill; errors name the failing cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    chapter = source.stem
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            notebook, str(output), parameters=parameters, kernel_name="python3",
+            cwd=str(cwd), progress_bar=False, log_output=False,
+        )
+    except PapermillExecutionError as err:
+        number, first_line = source_code_cell(notebook, err.source)
+        raise ChapterError(chapter, f"code cell {number} of {source} (starting {first_line!r}) "
+                                    f"raised {err.ename}: {err.evalue}; the executed notebook "
+                                    f"with the traceback is {output}") from err
+
+
+def source_code_cell(notebook, failed_source: str) -> tuple[int, str]:
+    """Number (1-based, among the chapter's code cells) and first line of the failed cell."""
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    number = next((i for i, src in enumerate(code, 1) if src.strip() == failed_source.strip()), 0)
+    lines = failed_source.strip().splitlines() or [""]
+    return number, lines[0][:60]
+
+
+def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
+                 root: Path = ROOT, out=None) -> list[ChapterResult]:
+    """Execute the chapters in order, printing a line and wall time for each."""
+    import jupytext
+
+    out = out or sys.stdout
+    profile = load_profile(profile_name, root)
+    results = []
+    for i, chapter in enumerate(chapters, start=1):
+        source = root / SOURCE_DIR / f"{chapter}.md"
+        print(f"[{i}/{len(chapters)}] {chapter} (profile {profile_name}) ...", file=out,
+              flush=True)
+        start = time.perf_counter()
+        try:
+            if not source.is_file():
+                raise ChapterError(chapter, f"source {source} does not exist")
+            notebook = jupytext.read(source)
+            params = chapter_parameters(chapter, declared_parameters(notebook), profile, overrides)
+            execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params,
+                            root)
+            result = ChapterResult(chapter, True, time.perf_counter() - start)
+        except ChapterError as err:
+            result = ChapterResult(chapter, False, time.perf_counter() - start, str(err))
+        status = "ok" if result.ok else f"FAILED: {result.message}"
+        print(f"    {status} in {result.seconds:.1f} s", file=out, flush=True)
+        results.append(result)
+    return results
+
+
+def summary_table(results: list[ChapterResult]) -> str:
+    """A plain-text table of chapter, status and wall time, with the total."""
+    width = max([len(r.chapter) for r in results] + [7])
+    lines = [f"{'chapter':<{width}}  status  seconds"]
+    lines += [f"{r.chapter:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}"
+              for r in results]
+    lines.append(f"{'total':<{width}}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    """Command line: run chapters, print the summary, return 0 only if all succeeded."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.book.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="default",
+                        help="parameter profile in notebooks/profiles/ (quick, default, paper)")
+    parser.add_argument("--chapter", action="append",
+                        help="run only this chapter (repeatable); default: all in _toc.yml")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                        help="override one parameter of the chapter named with --chapter")
+    parser.add_argument("--list", action="store_true", help="list the chapters and exit")
+    args = parser.parse_args(argv)
+
+    toc_chapters = chapters_from_toc(root / "_toc.yml")
+    if args.list:
+        print("\n".join(toc_chapters))
+        return 0
+    chapters = args.chapter or toc_chapters
+    unknown = [c for c in chapters if c not in toc_chapters]
+    if unknown:
+        parser.error(f"chapter(s) {unknown} are not in _toc.yml; known: {toc_chapters}")
+    if args.parameter and len(chapters) != 1:
+        parser.error("-p overrides apply to one chapter: name it with --chapter")
+
+    results = run_chapters(chapters, args.profile, parse_overrides(args.parameter), root)
+    print("\n" + summary_table(results))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

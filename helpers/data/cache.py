@@ -1,0 +1,77 @@
+"""On-disk cache of expensive intermediates, keyed by the stage name and its parameters.
+
+Tables are stored as ``.npz`` without pickles (strings as unicode arrays), so reading a cache
+entry never executes code. The key changes whenever any parameter changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.data.registry import cache_dir
+
+
+def cache_key(stage: str, params: dict) -> str:
+    """A short stable hash of the stage name and its JSON-serialised parameters."""
+    blob = json.dumps({"stage": stage, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def cache_path(stage: str, params: dict) -> Path:
+    """The file a stage's result is cached in for these parameters."""
+    return cache_dir() / "intermediates" / f"{stage}-{cache_key(stage, params)}.npz"
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table of numeric and string columns to ``path`` atomically, without pickles."""
+    arrays, kinds = {}, []
+    for i, col in enumerate(frame.columns):
+        values = frame[col].to_numpy()
+        if values.dtype.kind in "biuf":
+            kinds.append("num")
+        elif values.dtype == object and all(isinstance(v, str) for v in values):
+            values, kinds = values.astype(str), [*kinds, "str"]
+        else:
+            raise TypeError(f"column {col!r} of dtype {values.dtype} cannot be cached")
+        arrays[f"c{i}"] = values
+    meta = {"columns": [str(c) for c in frame.columns], "kinds": kinds,
+            "index_name": frame.index.name}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, __index__=np.asarray(frame.index.astype(str), dtype=str),
+             __meta__=json.dumps(meta),
+             **arrays)
+    tmp.replace(path)
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """Read a table written by :func:`write_frame`."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["__meta__"]))
+        data = {}
+        for i, (col, kind) in enumerate(zip(meta["columns"], meta["kinds"], strict=True)):
+            data[col] = z[f"c{i}"].astype(object) if kind == "str" else z[f"c{i}"]
+        index = pd.Index(z["__index__"].astype(object), name=meta["index_name"])
+    return pd.DataFrame(data, index=index)
+
+
+def cached_frame(stage: str, params: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Return ``compute()``, reading it from the cache when these parameters were seen before."""
+    path = cache_path(stage, params)
+    if path.is_file():
+        return read_frame(path)
+    frame = compute()
+    write_frame(frame, path)
+    return frame
+
+
+def output_dir(chapter: str, profile: str, seed: int) -> Path:
+    """Where a chapter keeps what it computes for a profile and seed (studies, models)."""
+    return cache_dir() / "outputs" / chapter / f"{profile}-seed{seed}"

@@ -1,0 +1,102 @@
+"""What every reader of a real source format shares: the error that names the file and the
+field, text streams of plain, gzip and zip files, checked parsing of numeric rows, unique ids
+and beta-value checks. Each source format has its own module beside this one."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MISSING = {"", "NA", "NaN", "nan", "null"}
+WEEKS_PER_YEAR = 52.18
+TERM_WEEKS = 40  # weeks after the last menstruation at birth: age 0
+
+
+class DataFormatError(ValueError):
+    """A verified file does not hold what its loader expects; names the file and field."""
+
+
+def open_text(path: Path | str) -> io.TextIOBase:
+    """A text stream of a plain file, a gzip file or the single .txt/.tsv member of a zip."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if m.endswith((".txt", ".tsv", ".csv"))]
+        if len(members) != 1:
+            raise DataFormatError(f"{path}: expected one table in the zip, found {members}")
+        return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def require_unique(ids, what: str, path) -> None:
+    """Refuse duplicated ids, naming the file and the field they came from."""
+    index = pd.Index(list(ids))
+    if index.has_duplicates:
+        raise DataFormatError(f"{path}: duplicated {what}: {list(index[index.duplicated()][:3])}")
+
+
+def numeric_rows(rows, n_values: int, path, ids_what: str, unit: str = "line",
+                 value_range: tuple[float, float] | None = None, keep: set[str] | None = None
+                 ) -> tuple[list[str], np.ndarray]:
+    """Parse ``(number, cells)`` rows of an id then ``n_values`` numbers into ids and a float32
+    matrix: missing values become NaN; a short row, a non-number, a value outside
+    ``value_range`` or a duplicated id is an error naming the file, the row and the field.
+    Rows whose id is not in ``keep`` (when given) are skipped after the width check."""
+    ids, parsed = [], []
+    for number, cells in rows:
+        if len(cells) != n_values + 1:
+            raise DataFormatError(f"{path}: {unit} {number} ({cells[0]!r}) has "
+                                  f"{len(cells) - 1} values for {n_values} samples "
+                                  "(truncated or malformed table)")
+        if keep is not None and cells[0] not in keep:
+            continue
+        values = [np.nan if v in MISSING else v for v in cells[1:]]
+        try:
+            row = np.asarray(values, dtype=np.float32)
+        except ValueError:
+            bad = next(v for v in values if not _is_number(v))
+            raise DataFormatError(f"{path}: non-numeric value {bad!r} in field {cells[0]!r} "
+                                  f"({unit} {number})") from None
+        if value_range is not None and ((row < value_range[0]) | (row > value_range[1])).any():
+            low, high = value_range
+            raise DataFormatError(f"{path}: value outside [{low:g}, {high:g}] in field "
+                                  f"{cells[0]!r} ({unit} {number})")
+        ids.append(cells[0])
+        parsed.append(row)
+    require_unique(ids, ids_what, path)
+    return ids, np.vstack(parsed) if parsed else np.empty((0, n_values), np.float32)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_beta_values(betas: pd.DataFrame, path: Path | str) -> None:
+    """Refuse beta values that are missing, non-numeric or outside [0, 1], naming the CpG."""
+    numeric = betas.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & betas.notna()
+    if bad.any().any():
+        raise DataFormatError(f"{path}: non-numeric beta value in field {bad.any().idxmax()!r}")
+    if numeric.isna().any().any():
+        raise DataFormatError(f"{path}: missing beta value in field "
+                              f"{numeric.isna().any().idxmax()!r}")
+    out = (numeric < 0) | (numeric > 1)
+    if out.any().any():
+        raise DataFormatError(f"{path}: beta value outside [0, 1] in field {out.any().idxmax()!r}")
+
+
+def age_from_gestational_weeks(weeks) -> np.ndarray:
+    """Age in years of a prenatal sample, from weeks after the last menstruation: negative
+    before birth (term, 40 weeks, is age 0)."""
+    return (np.asarray(weeks, dtype=float) - TERM_WEEKS) / WEEKS_PER_YEAR

@@ -1,0 +1,196 @@
+"""Loaders of the registry's real files into plain pandas / AnnData objects with provenance.
+
+Each loader goes through :func:`helpers.data.registry.fetch` (hash verified) before parsing, checks
+the fields it relies on (errors name the file and the field), and records the file's source,
+licence and hash in ``attrs`` (pandas) or ``uns["provenance"]`` (AnnData).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from helpers.data import rdata_xdr
+from helpers.data.cache import cached_frame
+from helpers.data.formats import DataFormatError, check_beta_values
+from helpers.data.gtex import age_bracket_midpoint
+from helpers.data.registry import RegistryEntry, fetch, load_registry
+
+
+def _entry_and_path(key: str) -> tuple[RegistryEntry, Path]:
+    registry = load_registry()
+    return registry[key], fetch(key, registry)
+
+
+def _tag(frame: pd.DataFrame, entry: RegistryEntry) -> pd.DataFrame:
+    frame.attrs.update(entry.provenance)
+    return frame
+
+
+def _read_rda_frame(path: Path, name: str) -> pd.DataFrame:
+    """One R data.frame from an .rda file (pyreadr)."""
+    import pyreadr
+
+    objects = pyreadr.read_r(str(path))
+    if name not in objects:
+        raise DataFormatError(f"{path}: no R object named {name!r} (found {list(objects)})")
+    return objects[name]
+
+
+def _read_rda_s4_dataframe(path: Path, name: str) -> pd.DataFrame:
+    """One Bioconductor S4 ``DataFrame`` from an .rda file (pyreadr skips S4 objects)."""
+    objects = rdata_xdr.read_rda(path)
+    if name not in objects:
+        raise DataFormatError(f"{path}: no R object named {name!r} (found {list(objects)})")
+    rownames, columns = rdata_xdr.s4_dataframe_columns(objects[name], path)
+    return pd.DataFrame(columns, index=pd.Index(rownames, name="probe"))
+
+
+def _require_columns(frame: pd.DataFrame, columns, path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing field(s) {missing}")
+
+
+def load_gse30870() -> ad.AnnData:
+    """The 16 real GSE30870 blood methylomes: X = 450k beta values, obs['age'] in years."""
+    entry, path = _entry_and_path("gse30870_methylation")
+    frame = pd.read_pickle(path)  # safe: the file's sha256 was verified by fetch()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataFormatError(f"{path}: expected a pandas DataFrame, got {type(frame).__name__}")
+    _require_columns(frame, ["age"], path)
+    if frame.index.has_duplicates:
+        raise DataFormatError(f"{path}: duplicated sample ids in the index")
+    betas = frame.drop(columns="age")
+    check_beta_values(betas, path)
+    obs = pd.DataFrame({"age": frame["age"].astype(float)}, index=frame.index.astype(str))
+    adata = ad.AnnData(X=betas.to_numpy(dtype=np.float32), obs=obs,
+                       var=pd.DataFrame(index=betas.columns.astype(str)))
+    adata.uns["provenance"] = entry.provenance
+    adata.uns["modality"] = "methylation"
+    return adata
+
+
+def load_gtex_muscle() -> ad.AnnData:
+    """The 50 real GTEx v8 muscle samples: X = read counts, obs = sex and age bracket."""
+    counts_entry, counts_path = _entry_and_path("gtex_muscle_counts")
+    traits_entry, traits_path = _entry_and_path("gtex_muscle_traits")
+    counts = _read_rda_frame(counts_path, "gtex_expr")
+    traits = _read_rda_frame(traits_path, "gtex_traits")
+    _require_columns(traits, ["SUBJID", "SEX", "AGE"], traits_path)
+    if list(traits["SUBJID"]) != list(counts.index):
+        raise DataFormatError(f"{traits_path}: field SUBJID does not list the samples of "
+                              f"{counts_path} in the same order")
+    obs = pd.DataFrame({
+        "sex": traits["SEX"].map({1: "male", 2: "female"}).to_numpy(),
+        "age_bracket": traits["AGE"].to_numpy(),
+        "age_midpoint": traits["AGE"].map(age_bracket_midpoint).to_numpy(),
+        "hardy_scale": traits["DTHHRDY"].to_numpy() if "DTHHRDY" in traits else np.nan,
+    }, index=counts.index.astype(str))
+    adata = ad.AnnData(X=counts.to_numpy(dtype=np.float32), obs=obs,
+                       var=pd.DataFrame(index=counts.columns.astype(str).rename("gene_id")))
+    adata.uns["provenance"] = {"counts": counts_entry.provenance,
+                               "traits": traits_entry.provenance}
+    adata.uns["modality"] = "expression"
+    return adata
+
+
+def _load_probe_annotation(key: str, object_name: str) -> pd.DataFrame:
+    entry, path = _entry_and_path(key)
+    frame = cached_frame(f"rda-{key}", {"sha256": entry.sha256, "reader": "xdr-1"},
+                         lambda: _read_rda_s4_dataframe(path, object_name))
+    return _tag(frame, entry)
+
+
+def load_hm450_locations() -> pd.DataFrame:
+    """hg19 chr, position and strand of the 485,512 real 450k probes (index: probe id)."""
+    frame = _load_probe_annotation("hm450_locations", "Locations")
+    _require_columns(frame, ["chr", "pos", "strand"], Path(frame.attrs["source"]))
+    return frame
+
+
+def load_hm450_islands() -> pd.DataFrame:
+    """CpG-island relation of each real 450k probe (index: probe id)."""
+    frame = _load_probe_annotation("hm450_islands", "Islands.UCSC")
+    _require_columns(frame, ["Relation_to_Island"], Path(frame.attrs["source"]))
+    return frame
+
+
+def load_refseq_tss() -> pd.DataFrame:
+    """RefSeq protein-coding transcription start sites, hg19 (BED: chr, start, end, gene...)."""
+    entry, path = _entry_and_path("refseq_tss_hg19")
+    frame = pd.read_csv(path, sep="\t", header=None,
+                        names=["chr", "start", "end", "gene", "score", "strand"])
+    if not frame["strand"].isin(["+", "-"]).all():
+        raise DataFormatError(f"{path}: field strand holds values other than + and -")
+    return _tag(frame, entry)
+
+
+def load_gencode_v26() -> pd.DataFrame:
+    """The GTEx v8 GENCODE v26 gene table (index: versioned Ensembl id)."""
+    entry, path = _entry_and_path("gencode_v26_genes")
+    frame = _read_rda_frame(path, "gencodeGeneInfoV26")
+    _require_columns(frame, ["geneSymbol", "gencodeId", "geneType"], path)
+    return _tag(frame.set_index("gencodeId"), entry)
+
+
+def load_reactome_pathways() -> pd.DataFrame:
+    """Real Reactome pathways from the GMT: name, R-HSA id and member gene symbols."""
+    entry, path = _entry_and_path("reactome_pathways")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) < 3 or not fields[1].startswith("R-HSA-"):
+            raise DataFormatError(f"{path}: line {number} lacks the fields name, R-HSA id, genes")
+        genes = tuple(g for g in fields[2:] if g)
+        rows.append({"pathway": fields[0], "reactome_id": fields[1], "n_genes": len(genes),
+                     "genes": genes})
+    return _tag(pd.DataFrame(rows), entry)
+
+
+def _split_quoted_list(text) -> tuple[str, ...]:
+    """Open Genes cells hold quoted comma-separated names: ``'a','b, c'`` -> ('a', 'b, c')."""
+    if not isinstance(text, str) or not text.strip():
+        return ()
+    return tuple(re.findall(r"'([^']*)'", text))
+
+
+def _load_opengenes(key: str, column: str) -> pd.DataFrame:
+    entry, path = _entry_and_path(key)
+    frame = pd.read_csv(path)
+    _require_columns(frame, ["HGNC", column], path)
+    if frame["HGNC"].duplicated().any():
+        raise DataFormatError(f"{path}: field HGNC has duplicated symbols")
+    out = pd.DataFrame({"gene": frame["HGNC"],
+                        "terms": frame[column].map(_split_quoted_list)})
+    return _tag(out, entry)
+
+
+def load_opengenes_hallmarks() -> pd.DataFrame:
+    """Open Genes: gene symbol -> tuple of aging mechanisms (hallmarks)."""
+    return _load_opengenes("opengenes_hallmarks", "Hallmarks of aging")
+
+
+def load_opengenes_diseases() -> pd.DataFrame:
+    """Open Genes: gene symbol -> tuple of associated diseases."""
+    return _load_opengenes("opengenes_diseases", "diseases")
+
+
+def load_pbmc68k_reduced() -> ad.AnnData:
+    """The real 700 PBMCs of scanpy's bundled pbmc68k_reduced (hash verified): X = the
+    log-normalised expression (the file's raw), obs = annotated cell types (bulk_labels)."""
+    entry, path = _entry_and_path("pbmc68k_reduced")
+    with warnings.catch_warnings():  # the file predates anndata's obsp: a FutureWarning
+        warnings.simplefilter("ignore", FutureWarning)
+        data = ad.read_h5ad(path)
+    if data.raw is None or "bulk_labels" not in data.obs:
+        raise DataFormatError(f"{path}: lacks the raw expression or field bulk_labels")
+    adata = ad.AnnData(X=data.raw.X.copy(), obs=data.obs[["bulk_labels"]].rename(
+        columns={"bulk_labels": "cell_type"}), var=pd.DataFrame(index=data.raw.var_names))
+    adata.uns["provenance"] = entry.provenance
+    return adata
