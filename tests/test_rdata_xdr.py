@@ -35,7 +35,7 @@ def test_non_rda_file_is_refused(tmp_path):
 @requires_real_data
 def test_real_450k_locations_match_the_rdata_library():
     path = fetch("hm450_locations")
-    ours = loaders._read_rda_s4_dataframe(path, "Locations")
+    ours = loaders._read_rda_frame(path, "Locations")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         reference = rdata.read_rda(str(path))["Locations"]

@@ -16,33 +16,42 @@ from helpers.data.registry import (
 from tests.conftest import SHARED_DATA, requires_real_data
 
 
+def shared_rows(text: str) -> list[tuple[str, str, int]]:
+    """(path, sha256, bytes) of every file row of ../shared/data/REGISTRY.md: the first table
+    gives bytes as digits, the 2026-12-01 table as '29,492,646 B' after the source column."""
+    rows = []
+    for line in text.splitlines():
+        match = re.match(r"^\| (\S+) \| .*? \| ([0-9a-f]{64}) \| ([\d,]+)(?: B)? \|", line)
+        if match:
+            rows.append((match.group(1), match.group(2), int(match.group(3).replace(",", ""))))
+    return rows
+
+
 def test_registry_lists_every_shared_file_with_its_hash():
     # files shipped inside an installed package (bundled_in) are not in the mirror
     entries = {k: e for k, e in load_registry().items()
                if e.sha256 is not None and not e.bundled_in}
-    assert len(entries) == 14
+    assert len(entries) == 27
     shared = SHARED_DATA / "REGISTRY.md"
     if not shared.is_file():
         pytest.skip("../shared/data/REGISTRY.md not present")
-    rows = re.findall(r"^\| (\S+) \| .*? \| ([0-9a-f]{64}) \| (\d+) \|", shared.read_text(), re.M)
-    assert len(rows) == 14
+    rows = shared_rows(shared.read_text())
+    assert len(rows) == 27
     by_path = {e.path: e for e in entries.values()}
     for path, sha, size in rows:
         assert by_path[path].sha256 == sha, path
-        assert by_path[path].size == int(size), path
+        assert by_path[path].size == size, path
 
 
-def test_registry_entries_are_pinned_to_commits():
-    for entry in load_registry().values():
-        if entry.sha256 is not None:  # mirrored files: a repository at a fixed commit
-            # a commit, or for a file bundled in a package the package's release tag
-            pin = r"\d+\.\d+\.\d+" if entry.bundled_in else "[0-9a-f]{40}"
-            assert re.fullmatch(
-                rf"https://raw\.githubusercontent\.com/[^/]+/[^/]+/{pin}/.+", entry.url
-            ), entry.key
-        else:  # the papers' own sources: their public https address
-            assert entry.url.startswith("https://"), entry.key
-        assert entry.license and entry.citation and entry.description
+def test_package_members_name_their_distribution_and_hashes():
+    members = {k: e for k, e in load_registry().items() if e.package is not None}
+    assert sorted(members) == ["cd4t_aging_stats", "cd4t_pseudobulk", "gse69852_betas",
+                               "gse74193_test", "gse74193_train"]
+    for entry in members.values():
+        assert entry.package.distribution.startswith(entry.package.name)
+        assert re.fullmatch("[0-9a-f]{64}", entry.package.distribution_sha256)
+        assert entry.url == f"https://pypi.org/project/{entry.package.name}/" \
+                            f"{entry.package.version}/"
 
 
 def test_unpinned_file_hash_is_recorded_on_first_use_and_enforced(

@@ -15,7 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from helpers.data import rdata_xdr
+from helpers.data import rfiles
 from helpers.data.cache import cached_frame
 from helpers.data.formats import DataFormatError, check_beta_values
 from helpers.data.gtex import age_bracket_midpoint
@@ -33,22 +33,12 @@ def _tag(frame: pd.DataFrame, entry: RegistryEntry) -> pd.DataFrame:
 
 
 def _read_rda_frame(path: Path, name: str) -> pd.DataFrame:
-    """One R data.frame from an .rda file (pyreadr)."""
-    import pyreadr
-
-    objects = pyreadr.read_r(str(path))
-    if name not in objects:
-        raise DataFormatError(f"{path}: no R object named {name!r} (found {list(objects)})")
-    return objects[name]
-
-
-def _read_rda_s4_dataframe(path: Path, name: str) -> pd.DataFrame:
-    """One Bioconductor S4 ``DataFrame`` from an .rda file (pyreadr skips S4 objects)."""
-    objects = rdata_xdr.read_rda(path)
-    if name not in objects:
-        raise DataFormatError(f"{path}: no R object named {name!r} (found {list(objects)})")
-    rownames, columns = rdata_xdr.s4_dataframe_columns(objects[name], path)
-    return pd.DataFrame(columns, index=pd.Index(rownames, name="probe"))
+    """One R data.frame (or S4 DataFrame) from an .rda file (:func:`rfiles.read_r`)."""
+    frame = rfiles.read_r(path, name)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataFormatError(f"{path}: R object {name!r} is a {type(frame).__name__}, not a "
+                              "data frame")
+    return frame
 
 
 def _require_columns(frame: pd.DataFrame, columns, path: Path) -> None:
@@ -103,7 +93,7 @@ def load_gtex_muscle() -> ad.AnnData:
 def _load_probe_annotation(key: str, object_name: str) -> pd.DataFrame:
     entry, path = _entry_and_path(key)
     frame = cached_frame(f"rda-{key}", {"sha256": entry.sha256, "reader": "xdr-1"},
-                         lambda: _read_rda_s4_dataframe(path, object_name))
+                         lambda: _read_rda_frame(path, object_name).rename_axis("probe"))
     return _tag(frame, entry)
 
 

