@@ -32,9 +32,9 @@ def test_predict_age_is_the_weighted_sum():
     assert list(predicted.index) == ["s1", "s2"]
 
 
-def test_missing_cpgs_are_reported_not_imputed():
+def test_missing_features_are_reported_not_imputed():
     betas = pd.DataFrame({"cg1": [0.5]})
-    with pytest.raises(clocks.MissingFeaturesError, match="1 of 2 CpGs.*cg2"):
+    with pytest.raises(clocks.MissingFeaturesError, match=r"1 of 2 features \(CpGs\).*cg2"):
         clocks.predict_age(_toy_clock(), betas)
     cover = clocks.clock_coverage(_toy_clock(), betas.columns)
     assert cover["n_missing"] == 1 and cover["share_missing"] == 0.5
@@ -70,3 +70,43 @@ def test_phenoage_intercept_comes_from_its_file():
     clock = clocks.load_clock("phenoage2018")
     assert clock.intercept == pytest.approx(60.664)
     assert "intercept" not in clock.weights.index
+
+
+def test_a_gene_feature_clock_uses_the_same_path_and_speaks_of_features(tmp_path):
+    table = tmp_path / "signature.tsv"
+    table.write_text("gene\tcoefficient\n(Intercept)\t12.5\nCDKN2A\t3.0\nLRRN3\t-2.0\n"
+                     "CD248\t-1.5\n")
+    clock = clocks.read_linear_clock(table, "toy signature", "gene", "coefficient",
+                                     intercept_row="(Intercept)", feature="gene", unit="log")
+    assert clock.intercept == 12.5 and clock.features == "genes"
+    log_fpkm = pd.DataFrame({"CDKN2A": [4.0, 6.0], "LRRN3": [5.0, 2.0], "CD248": [1.0, 1.0],
+                             "ACTB": [12.0, 12.0]}, index=["young", "old"])
+    predicted = clocks.predict_age(clock, log_fpkm)
+    np.testing.assert_allclose(predicted, [12.5 + 12 - 10 - 1.5, 12.5 + 18 - 4 - 1.5])
+    report = clocks.missing_feature_report(clock, log_fpkm.drop(columns="LRRN3"))
+    assert report["feature"] == "gene" and report["absent"] == ["LRRN3"]
+    with pytest.raises(clocks.MissingFeaturesError, match=r"1 of 3 features \(genes\)"):
+        clocks.apply_clock(clock, log_fpkm.drop(columns="LRRN3"))
+    filled, _ = clocks.apply_clock(clock, log_fpkm.drop(columns="LRRN3"), "reference",
+                                   reference=pd.Series({"LRRN3": 3.5}))
+    np.testing.assert_allclose(filled, [12.5 + 12 - 7 - 1.5, 12.5 + 18 - 7 - 1.5])
+    with pytest.raises(ValueError, match="values up to 64.*look unlogged"):
+        clocks.predict_age(clock, 2 ** log_fpkm)
+
+
+def test_a_beta_clock_refuses_m_values_percentages_and_infinities():
+    clock = _toy_clock()
+    for bad, what in ((pd.DataFrame({"cg1": [2.3], "cg2": [-1.1]}), "outside"),
+                      (pd.DataFrame({"cg1": [55.0], "cg2": [40.0]}), "outside"),
+                      (pd.DataFrame({"cg1": [np.inf], "cg2": [0.5]}), "infinite")):
+        with pytest.raises(ValueError, match=f"toy: .*{what}"):
+            clocks.predict_age(clock, bad)
+
+
+def test_a_clock_table_with_a_bad_field_names_file_and_field(tmp_path):
+    table = tmp_path / "bad.csv"
+    table.write_text("gene,weight\nA,1\nB,x\n")
+    with pytest.raises(clocks.DataFormatError, match=r"bad.csv: field 'weight' is not a number"):
+        clocks.read_linear_clock(table, "bad", "gene", "weight")
+    with pytest.raises(clocks.DataFormatError, match=r"bad.csv: missing field 'coef'"):
+        clocks.read_linear_clock(table, "bad", "gene", "coef")

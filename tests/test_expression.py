@@ -71,3 +71,45 @@ def test_log_refuses_negative_values():
     with pytest.raises(ValueError, match="negative"):
         expression.log_expression(pd.DataFrame([[1.0, -1.0]]))
 
+
+
+def test_quantile_reference_is_qnorm_target_and_maps_new_samples_onto_it():
+    import qnorm
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.lognormal(2, 1, (6, 50)), columns=[f"g{i}" for i in range(50)])
+    reference = expression.quantile_reference(train)
+    # qnorm's own normalisation gives every training sample exactly this distribution
+    normalised = qnorm.quantile_normalize(train.T, axis=1).T
+    np.testing.assert_allclose(np.sort(normalised.to_numpy(), axis=1)[0], reference)
+    # a new platform on another scale lands on the training scale, rank for rank
+    new = np.exp(train.iloc[:2] * 0.3) + 5
+    mapped = expression.quantile_normalise(new, target=reference)
+    for _, row in mapped.iterrows():
+        np.testing.assert_allclose(np.sort(row.to_numpy()), reference)
+    assert (mapped.rank(axis=1).to_numpy() == new.rank(axis=1).to_numpy()).all()
+
+
+def test_quantile_target_of_another_length_is_interpolated():
+    reference = np.linspace(0.0, 10.0, 101)
+    values = pd.DataFrame([[3.0, 1.0, 2.0]], columns=["a", "b", "c"])
+    mapped = expression.quantile_normalise(values, target=reference)
+    assert mapped.loc[0].tolist() == [10.0, 0.0, 5.0]
+    with pytest.raises(ValueError, match="finite 1-d distribution"):
+        expression.quantile_normalise(values, target=[1.0, np.nan])
+
+
+def test_units_are_checked_both_ways():
+    counts = pd.DataFrame([[0, 120, 4000], [3, 80, 9000]], dtype=float)
+    logged = expression.log_expression(expression.cpm(counts))
+    with pytest.raises(ValueError, match="look logged already"):
+        expression.log_expression(logged)
+    assert expression.log_expression(logged, check_units=False).shape == logged.shape
+    with pytest.raises(ValueError, match="expected read counts .*log-scale values"):
+        expression.cpm(logged)
+    with pytest.raises(ValueError, match="expected read counts, found negative"):
+        expression.require_counts(counts - 10)
+    with pytest.raises(ValueError, match="expected log-scale expression"):
+        expression.require_log_scale(counts)
+    expression.require_log_scale(logged)
+    expression.require_counts(counts)

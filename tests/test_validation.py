@@ -144,10 +144,10 @@ def _toy():
 def test_missing_cpg_report_and_rules_on_a_matrix_with_cpgs_removed():
     betas = pd.DataFrame({"cg1": [0.2, 0.4, np.nan], "cg3": [0.5, 0.7, 0.9]},
                          index=["s1", "s2", "s3"])
-    report = clocks.missing_cpg_report(_toy(), betas)
+    report = clocks.missing_feature_report(_toy(), betas)
     assert report["n_absent"] == 1 and report["absent"] == ["cg2"]
     assert report["share_absent"] == pytest.approx(1 / 3)
-    assert report["n_missing_values"] == 1 and report["n_cpgs_with_missing_values"] == 1
+    assert report["n_missing_values"] == 1 and report["n_features_with_missing_values"] == 1
     for rule in ("refuse", "dataset_mean"):
         with pytest.raises(clocks.MissingFeaturesError, match="cg2"):
             clocks.apply_clock(_toy(), betas, rule)
@@ -159,8 +159,8 @@ def test_missing_cpg_report_and_rules_on_a_matrix_with_cpgs_removed():
     # s3's missing cg1 takes the mean of s1 and s2 (0.3); absent cg2 takes the reference 0.6
     np.testing.assert_allclose(predicted, 0.5 + 2 * np.array([0.2, 0.4, 0.3]) - 0.6
                                + np.array([0.5, 0.7, 0.9]))
-    with pytest.raises(ValueError, match="unknown missing-CpG rule"):
-        clocks.missing_cpg_report(_toy(), betas, "zero")
+    with pytest.raises(ValueError, match="unknown missing-feature rule"):
+        clocks.missing_feature_report(_toy(), betas, "zero")
 
 
 def test_missing_values_are_never_passed_silently_to_a_clock():
@@ -177,10 +177,10 @@ def test_horvath_missing_cpg_report_on_gse30870_with_cpgs_removed():
     horvath = clocks.load_clock("horvath2013")
     betas = loaders.load_gse30870().to_df()
     removed = list(horvath.weights.index[:10])
-    report = clocks.missing_cpg_report(horvath, betas.drop(columns=removed))
-    assert report["n_cpgs"] == 353 and report["absent"] == removed
+    report = clocks.missing_feature_report(horvath, betas.drop(columns=removed))
+    assert report["n_features"] == 353 and report["absent"] == removed
     assert report["share_absent"] == pytest.approx(10 / 353)
-    with pytest.raises(clocks.MissingFeaturesError, match="10 of 353 CpGs"):
+    with pytest.raises(clocks.MissingFeaturesError, match=r"10 of 353 features \(CpGs\)"):
         clocks.apply_clock(horvath, betas.drop(columns=removed))
     # filling the removed CpGs from a reference of their own values gives the full prediction
     reference = betas[removed].mean()

@@ -1,6 +1,12 @@
-"""Expression processing for Precious1GPT: Ensembl ids to gene symbols, library-size
-normalisation (CPM or TPM), log transform, ComBat batch correction (scanpy) and quantile
-normalisation (the ``qnorm`` package the paper used). Matrices are samples x genes.
+"""Expression processing: Ensembl ids to gene symbols, library-size normalisation (CPM or
+TPM), log transform, ComBat batch correction (scanpy) and quantile normalisation (the ``qnorm``
+package Precious1GPT used), onto the data's own mean distribution or onto a reference one (to
+put a new platform on a training set's scale). Matrices are samples x genes.
+
+Units are checked where a step needs them: :func:`log_expression` refuses values that already
+look logged, :func:`cpm` and :func:`require_counts` refuse values that are not counts, and
+:func:`require_log_scale` refuses values that look unlogged; each check can be overridden
+when the data are known to be right (``check_units=False``).
 """
 
 from __future__ import annotations
@@ -44,8 +50,50 @@ def to_gene_symbols(counts: pd.DataFrame, genes: pd.DataFrame,
     return renamed.sort_index(axis=1), report
 
 
-def cpm(counts: pd.DataFrame) -> pd.DataFrame:
-    """Counts per million mapped reads of each sample (rows)."""
+# The largest value a log2-scale expression matrix plausibly holds: log2 of 1e9 (a million
+# TPM is the whole library) is about 30. Linear counts, CPM, TPM or FPKM of thousands of genes
+# always exceed it somewhere.
+LOG_SCALE_MAX = 30.0
+
+
+def looks_logged(values: pd.DataFrame) -> bool:
+    """Whether a matrix is probably on a log scale already: every finite value at most
+    :data:`LOG_SCALE_MAX` (counts and linear units of a whole transcriptome exceed it)."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    return finite.size > 0 and float(finite.max()) <= LOG_SCALE_MAX
+
+
+def require_counts(values: pd.DataFrame, what: str = "input") -> None:
+    """Refuse values that are not read counts (negative, non-integer, or already logged), with
+    an error that says what was expected and what was found."""
+    array = np.asarray(values, dtype=float)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: expected read counts, found {int((~np.isfinite(array)).sum())}"
+                         " missing or infinite values")
+    if (array < 0).any():
+        raise ValueError(f"{what}: expected read counts, found negative values (min "
+                         f"{array.min():.3g}): log-ratios or centred data?")
+    fraction = np.abs(array - np.round(array))
+    if (fraction > 1e-6).any():
+        kind = "log-scale values" if looks_logged(values) else "normalised (non-integer) values"
+        raise ValueError(f"{what}: expected read counts (non-negative integers), found {kind} "
+                         f"(max {array.max():.3g}); pass raw counts, or skip this step")
+
+
+def require_log_scale(values: pd.DataFrame, what: str = "input") -> None:
+    """Refuse values that look unlogged (some value above :data:`LOG_SCALE_MAX`)."""
+    if not looks_logged(values):
+        raise ValueError(f"{what}: expected log-scale expression (e.g. log2(CPM + 1)), found "
+                         f"values up to {np.nanmax(np.asarray(values, float)):.3g}; log them "
+                         "first (log_expression)")
+
+
+def cpm(counts: pd.DataFrame, check_units: bool = True) -> pd.DataFrame:
+    """Counts per million mapped reads of each sample (rows); refuses input that is not counts
+    unless ``check_units`` is False."""
+    if check_units:
+        require_counts(counts, "cpm")
     library = counts.sum(axis=1)
     if (library <= 0).any():
         raise ValueError(f"samples with no reads: {list(library.index[library <= 0])}")
@@ -62,18 +110,47 @@ def tpm(counts: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
     return rate.div(rate.sum(axis=1), axis=0) * 1e6
 
 
-def log_expression(values: pd.DataFrame, pseudocount: float = 1.0) -> pd.DataFrame:
-    """``log2(x + pseudocount)``: the scale on which batches and ages act additively."""
+def log_expression(values: pd.DataFrame, pseudocount: float = 1.0,
+                   check_units: bool = True) -> pd.DataFrame:
+    """``log2(x + pseudocount)``: the scale on which batches and ages act additively. Values
+    that already look logged (:func:`looks_logged`) are refused unless ``check_units`` is
+    False, since logging twice silently compresses every difference."""
     if (values < 0).to_numpy().any():
         raise ValueError("negative expression values cannot be log-transformed")
+    if check_units and looks_logged(values):
+        raise ValueError(f"log_expression: the values look logged already (max "
+                         f"{np.nanmax(values.to_numpy(float)):.3g} <= {LOG_SCALE_MAX:g}); "
+                         "expected counts or linear units (CPM, TPM, FPKM). Pass "
+                         "check_units=False if they really are linear")
     return np.log2(values + pseudocount)
 
 
-def quantile_normalise(values: pd.DataFrame) -> pd.DataFrame:
-    """Give every sample (row) the same distribution of values (``qnorm``, ties averaged)."""
+def quantile_reference(values: pd.DataFrame) -> np.ndarray:
+    """The distribution quantile normalisation gives every sample: the mean over samples of
+    each rank's value (sorted ascending), as ``qnorm`` computes it. Keep the training set's to
+    put new samples on its scale with :func:`quantile_normalise` (``target``)."""
+    array = values.to_numpy(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError("quantile_reference: the values hold missing or infinite entries")
+    return np.sort(array, axis=1).mean(axis=0)
+
+
+def quantile_normalise(values: pd.DataFrame, target=None) -> pd.DataFrame:
+    """Give every sample (row) the same distribution of values (``qnorm``, ties averaged): the
+    data's own mean distribution, or ``target`` (e.g. :func:`quantile_reference` of training
+    data: each sample's values are replaced, rank for rank, by the target's). A target of
+    another length (another gene set) is interpolated at the samples' quantiles."""
     import qnorm
 
-    return qnorm.quantile_normalize(values.T, axis=1).T
+    if target is None:
+        return qnorm.quantile_normalize(values.T, axis=1).T
+    target = np.sort(np.asarray(target, dtype=np.float64))
+    if target.ndim != 1 or not np.isfinite(target).all() or len(target) < 2:
+        raise ValueError("target must be a finite 1-d distribution of at least two values")
+    n = values.shape[1]
+    if len(target) != n:
+        target = np.interp(np.linspace(0, 1, n), np.linspace(0, 1, len(target)), target)
+    return qnorm.quantile_normalize(values.T, axis=1, target=target).T
 
 
 def combat(values: pd.DataFrame, batch: pd.Series, covariates: pd.DataFrame | None = None
