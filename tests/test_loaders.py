@@ -80,3 +80,33 @@ def test_pbmc68k_reduced_is_read_after_its_hash_is_checked():
     assert adata.uns["provenance"]["data"] == "real"
     assert float(adata.X.min()) >= 0  # log-normalised expression, not the scaled matrix
 
+
+
+def test_age_text_is_parsed_or_refused_by_name():
+    assert formats.parse_age_text("55 yr", "x") == (55.0, pytest.approx(np.nan, nan_ok=True))
+    age, weeks = formats.parse_age_text("21wk", "x")
+    assert weeks == 21 and age == pytest.approx((21 - 40) / 52.18)
+    for bad in ("12+3 weeks", "12-14 weeks", "week 2", "", "nan", "3 wk"):
+        with pytest.raises(DataFormatError, match="sheet.pkl: sample GSM1, field age"):
+            formats.parse_age_text(bad, "sheet.pkl: sample GSM1, field age")
+
+
+@requires_real_data
+def test_gse69852_livers_with_parsed_ages():
+    adata = loaders.load_gse69852()
+    assert adata.shape == (6, 485512)
+    fetal = adata.obs["source"] == "Fetal Liver"
+    assert fetal.sum() == 3 and (adata.obs.loc[fetal, "age"] < 0).all()
+    assert sorted(adata.obs.loc[~fetal, "age"]) == [55.0, 56.0, 65.0]
+    assert sorted(adata.obs.loc[fetal, "gestational_weeks"]) == [20.0, 21.0, 22.0]
+    assert adata.uns["provenance"]["betas"]["sha256"].startswith("4409451f")
+
+
+@requires_real_data
+def test_gtex_expression_sets_load_with_donor_tissue_and_age():
+    skin = loaders.load_gtex_expression_set("gtex_yarn_skin")
+    bladder = loaders.load_gtex_expression_set("gtex_yarn_bladder")
+    assert skin.shape == (20, 40824) and bladder.shape == (11, 39377)
+    assert skin.obs["tissue"].value_counts()["Cells - Transformed fibroblasts"] == 13
+    assert set(bladder.obs["age_bracket"]) <= {"20-29", "30-39", "40-49", "50-59"}
+    assert (skin.obs["age"] == skin.obs["age_bracket"].map(gtex.age_bracket_midpoint)).all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -83,20 +84,49 @@ def _is_number(value) -> bool:
 
 
 def check_beta_values(betas: pd.DataFrame, path: Path | str) -> None:
-    """Refuse beta values that are missing, non-numeric or outside [0, 1], naming the CpG."""
-    numeric = betas.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & betas.notna()
-    if bad.any().any():
-        raise DataFormatError(f"{path}: non-numeric beta value in field {bad.any().idxmax()!r}")
-    if numeric.isna().any().any():
-        raise DataFormatError(f"{path}: missing beta value in field "
-                              f"{numeric.isna().any().idxmax()!r}")
-    out = (numeric < 0) | (numeric > 1)
-    if out.any().any():
-        raise DataFormatError(f"{path}: beta value outside [0, 1] in field {out.any().idxmax()!r}")
+    """Refuse beta values that are missing, non-numeric or outside [0, 1], naming the CpG
+    (column) where the first one sits."""
+    numeric_dtypes = all(pd.api.types.is_numeric_dtype(d) for d in betas.dtypes.unique())
+    if not numeric_dtypes:
+        numeric = betas.apply(pd.to_numeric, errors="coerce")
+        bad = numeric.isna() & betas.notna()
+        if bad.any().any():
+            raise DataFormatError(f"{path}: non-numeric beta value in field "
+                                  f"{bad.any().idxmax()!r}")
+    else:
+        numeric = betas
+    values = numeric.to_numpy(dtype=float)
+    for problem, mask in (("missing", np.isnan(values)),
+                          ("outside [0, 1]", ~np.isnan(values) & ((values < 0) | (values > 1)))):
+        if mask.any():
+            column = betas.columns[int(np.argmax(mask.any(axis=0)))]
+            what = "missing beta value" if problem == "missing" else "beta value outside [0, 1]"
+            raise DataFormatError(f"{path}: {what} in field {column!r}")
 
 
 def age_from_gestational_weeks(weeks) -> np.ndarray:
     """Age in years of a prenatal sample, from weeks after the last menstruation: negative
     before birth (term, 40 weeks, is age 0)."""
     return (np.asarray(weeks, dtype=float) - TERM_WEEKS) / WEEKS_PER_YEAR
+
+
+_YEARS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:y|yr|yrs|year|years)\s*", re.I)
+_WEEKS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:w|wk|wks|week|weeks)\s*", re.I)
+
+
+def parse_age_text(text, where: str) -> tuple[float, float]:
+    """An age written as text: ``'55 yr'`` (years) or ``'21wk'`` (weeks of gestation, a
+    prenatal sample) -> (age in years, gestational weeks or NaN). Anything else (a range, a
+    sum, a missing value) is an error naming ``where`` (file, sample and field)."""
+    value = str(text)
+    match = _YEARS.fullmatch(value)
+    if match:
+        return float(match.group(1)), float("nan")
+    match = _WEEKS.fullmatch(value)
+    if match:
+        weeks = float(match.group(1))
+        if not 4 <= weeks <= 45:
+            raise DataFormatError(f"{where}: {weeks:g} weeks of gestation is outside 4-45")
+        return float(age_from_gestational_weeks(weeks)), weeks
+    raise DataFormatError(f"{where}: age {value!r} is neither years ('55 yr') nor weeks of "
+                          "gestation ('21wk')")

@@ -7,6 +7,7 @@ licence and hash in ``attrs`` (pandas) or ``uns["provenance"]`` (AnnData).
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -15,11 +16,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from helpers.data import rfiles
+from helpers.data import formats, rfiles
 from helpers.data.cache import cached_frame
 from helpers.data.formats import DataFormatError, check_beta_values
 from helpers.data.gtex import age_bracket_midpoint
-from helpers.data.registry import RegistryEntry, fetch, load_registry
+from helpers.data.registry import RegistryEntry, fetch, load_registry, verified_bytes
 
 
 def _entry_and_path(key: str) -> tuple[RegistryEntry, Path]:
@@ -184,3 +185,75 @@ def load_pbmc68k_reduced() -> ad.AnnData:
         columns={"bulk_labels": "cell_type"}), var=pd.DataFrame(index=data.raw.var_names))
     adata.uns["provenance"] = entry.provenance
     return adata
+
+
+def _verified_pickle(key: str) -> tuple[RegistryEntry, pd.DataFrame]:
+    """A registered pandas pickle, unpickled from the very bytes whose sha256 was checked."""
+    entry = load_registry()[key]
+    data = verified_bytes(key)
+    frame = pd.read_pickle(io.BytesIO(data))
+    if not isinstance(frame, pd.DataFrame):
+        raise DataFormatError(f"{entry.path}: expected a pandas DataFrame, got "
+                              f"{type(frame).__name__}")
+    return entry, frame
+
+
+def load_gse69852() -> ad.AnnData:
+    """The 6 real GSE69852 liver methylomes (3 adults, 3 fetal): X = 450k beta values
+    (samples x 485,512 CpGs), obs = GSM id, source, sex, the age as written, the age in years
+    (prenatal negative, from weeks of gestation) and the gestational week (NaN for adults)."""
+    betas_entry, betas = _verified_pickle("gse69852_betas")
+    sheet_entry, sheet = _verified_pickle("gse69852_samples")
+    where = sheet_entry.path
+    _require_columns(sheet, ["GSM_ID", "Sample_ID", "source", "gender", "age"], Path(where))
+    if sheet["Sample_ID"].duplicated().any():
+        raise DataFormatError(f"{where}: field Sample_ID has duplicated samples")
+    unknown = sorted(set(betas.columns) - set(sheet["Sample_ID"]))
+    if unknown:
+        raise DataFormatError(f"{betas_entry.path}: samples {unknown} are not in {where}")
+    sheet = sheet.set_index("Sample_ID").loc[betas.columns]
+    parsed = [formats.parse_age_text(text, f"{where}: sample {gsm}, field age")
+              for gsm, text in zip(sheet["GSM_ID"], sheet["age"], strict=True)]
+    check_beta_values(betas.T, betas_entry.path)
+    obs = pd.DataFrame({
+        "gsm": sheet["GSM_ID"].to_numpy(), "source": sheet["source"].to_numpy(),
+        "sex": sheet["gender"].str.lower().to_numpy(), "age_text": sheet["age"].to_numpy(),
+        "age": [a for a, _ in parsed], "gestational_weeks": [w for _, w in parsed],
+    }, index=pd.Index(betas.columns.astype(str), name="sample"))
+    adata = ad.AnnData(X=betas.T.to_numpy(np.float32), obs=obs,
+                       var=pd.DataFrame(index=betas.index.astype(str).rename("cpg")))
+    adata.uns["provenance"] = {"betas": betas_entry.provenance,
+                               "samples": sheet_entry.provenance}
+    adata.uns["modality"] = "methylation"
+    return adata
+
+
+def load_gtex_expression_set(key: str) -> ad.AnnData:
+    """A registered GTEx ExpressionSet (the yarn package's skin or bladder file) as AnnData:
+    X = read counts (samples x Ensembl genes), obs = donor, tissue, sex, age bracket and its
+    midpoint, var = the HGNC symbol and biotype. Counts are checked to be counts."""
+    entry, path = _entry_and_path(key)
+    objects = rfiles.read_r(path)
+    if len(objects) != 1:
+        raise DataFormatError(f"{path}: expected one ExpressionSet, found {list(objects)}")
+    adata = next(iter(objects.values()))
+    if not isinstance(adata, ad.AnnData):
+        raise DataFormatError(f"{path}: expected an ExpressionSet, found "
+                              f"{type(adata).__name__}")
+    _require_columns(adata.obs, ["SUBJID", "SMTSD", "AGE", "GENDER"], path)
+    _require_columns(adata.var, ["hgnc_symbol", "gene_biotype"], path)
+    counts = np.asarray(adata.X, dtype=np.float64)
+    if (counts < 0).any() or (np.abs(counts - np.round(counts)) > 1e-6).any():
+        raise DataFormatError(f"{path}: exprs holds values that are not read counts")
+    obs = pd.DataFrame({
+        "donor": adata.obs["SUBJID"].astype(str).to_numpy(),
+        "tissue": adata.obs["SMTSD"].astype(str).to_numpy(),
+        "sex": adata.obs["GENDER"].map({1: "male", 2: "female"}).to_numpy(),
+        "age_bracket": adata.obs["AGE"].astype(str).to_numpy(),
+        "age": [age_bracket_midpoint(b) for b in adata.obs["AGE"]],
+    }, index=adata.obs_names)
+    out = ad.AnnData(X=counts.astype(np.float32), obs=obs,
+                     var=adata.var[["hgnc_symbol", "gene_biotype"]].copy())
+    out.uns["provenance"] = entry.provenance
+    out.uns["modality"] = "expression"
+    return out

@@ -1,7 +1,11 @@
 """Baseline, hallmark-only and hybrid ridge clocks on metacells (HallmarkAge D.8, Figure 2,
 Appendix K): features fitted on training donors only, donor-level folds, out-of-fold and
 refitted predictions, metacell- and donor-level metrics with bootstrap intervals over donors,
-and leave-one-batch-out / leave-one-dataset-out evaluation (Tables S4, S5)."""
+and leave-one-batch-out / leave-one-dataset-out evaluation (Tables S4, S5).
+
+The same clocks run on bulk or per-donor pseudobulk samples (:class:`~helpers.hallmarkage.
+pseudobulk.Profiles`, no metacells): :func:`cross_validate_profiles` refits, in every fold,
+the HVGs, scaling, PCA, hallmark scores' control genes and ridge on training samples only."""
 
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def fit_features(kind: str, metacells: pseudobulk.Metacells, rows: np.ndarray,
     their mean hallmark scores (hallmark, hybrid); the ridge is fitted later."""
     gene_scaler = pca = hallmark_scaler = None
     if kind in ("baseline", "hybrid"):
-        train = pseudobulk.expression(metacells, hvgs, rows)
+        train = metacells.expression(hvgs, rows)
         gene_scaler = StandardScaler().fit(train)
         pca = PCA(n_components=min(n_pcs, train.shape[0] - 1, train.shape[1] - 1),
                   random_state=seed)
@@ -81,7 +85,7 @@ def design(clock: Clock, metacells: pseudobulk.Metacells, rows=None) -> np.ndarr
     rows = np.ones(len(metacells.obs), bool) if rows is None else np.asarray(rows)
     parts = []
     if clock.pca is not None:
-        scaled = clock.gene_scaler.transform(pseudobulk.expression(metacells, clock.hvgs, rows))
+        scaled = clock.gene_scaler.transform(metacells.expression(clock.hvgs, rows))
         parts.append(clock.pca.transform(np.clip(scaled, -10, 10)))
     if clock.hallmark_scaler is not None:
         parts.append(clock.hallmark_scaler.transform(metacells.hallmarks.to_numpy()[rows]))
@@ -131,7 +135,8 @@ def fit_clocks(adata: ad.AnnData, metacells: pseudobulk.Metacells, train_cells, 
 
 def _long(metacells: pseudobulk.Metacells, rows, kind: str, split: str, predicted,
           **extra) -> pd.DataFrame:
-    table = metacells.obs.loc[np.asarray(rows), ["donor", "dataset", "batch", "age"]].copy()
+    columns = [c for c in ("donor", "dataset", "batch", "age") if c in metacells.obs.columns]
+    table = metacells.obs.loc[np.asarray(rows), columns].copy()
     return table.assign(clock=kind, split=split, predicted=predicted, **extra)
 
 
@@ -267,3 +272,44 @@ def paper_ordering(table: pd.DataFrame, level: str = "Donor") -> dict:
     test = table[(table["Split"] == "Test") & (table["Level"] == level)].set_index("Model")
     mae = {kind: float(test.loc[LABELS[kind], "MAE"]) for kind in CLOCKS}
     return {**mae, "holds": mae["hybrid"] <= mae["baseline"] < mae["hallmark"]}
+
+
+# --- bulk or per-donor pseudobulk profiles ---------------------------------------------------
+
+def fit_profile_clocks(profiles: pseudobulk.Profiles, gene_sets: dict[str, list[str]],
+                       train_rows, settings: Settings, clocks=CLOCKS
+                       ) -> tuple[dict[str, Clock], pseudobulk.Profiles]:
+    """The clocks on the training samples of bulk profiles: hallmark scores with control genes
+    drawn from training samples, HVGs (Seurat flavour on log values), scaling, PCA and ridge
+    from training samples only. Returns the clocks and the profiles scored for them."""
+    train_rows = np.asarray(train_rows, bool)
+    scored = profiles.with_scores(gene_sets, train_rows, seed=settings.seed)
+    hvgs = pseudobulk.select_hvgs_log(profiles, train_rows, settings.n_hvg)
+    fitted = {kind: fit_clock(kind, scored, train_rows, hvgs, settings.n_pcs, settings.alphas,
+                              seed=settings.seed) for kind in clocks}
+    return fitted, scored
+
+
+def cross_validate_profiles(profiles: pseudobulk.Profiles, gene_sets: dict[str, list[str]],
+                            folds: pd.Series, settings: Settings, clocks=CLOCKS
+                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """K-fold over samples grouped by donor (``folds``: sample -> fold, e.g.
+    :func:`helpers.common.splits.cv_folds` with ``group="donor"``): each fold's clocks and
+    hallmark scores are fitted without its samples and predict them. Returns the out-of-fold
+    predictions and the ridge penalty chosen per fold and clock."""
+    folds = folds.reindex(profiles.obs.index)
+    if folds.isna().any():
+        raise ValueError(f"{int(folds.isna().sum())} samples have no fold")
+    shared = profiles.obs.groupby("donor", observed=True).apply(
+        lambda g: folds.loc[g.index].nunique(), include_groups=False)
+    if (shared > 1).any():
+        raise ValueError(f"donors in several folds: {list(shared.index[shared > 1][:3])}")
+    predictions, penalties = [], []
+    for fold in sorted(folds.unique()):
+        test_rows = (folds == fold).to_numpy()
+        fitted, scored = fit_profile_clocks(profiles, gene_sets, ~test_rows, settings, clocks)
+        for kind, clock in fitted.items():
+            predictions.append(_long(scored, test_rows, kind, "test",
+                                     predict(clock, scored, test_rows), fold=int(fold)))
+            penalties.append({"fold": int(fold), "clock": kind, "alpha": clock.ridge.alpha})
+    return pd.concat(predictions), pd.DataFrame(penalties)

@@ -1,6 +1,11 @@
 """Pseudobulk metacells (HallmarkAge Appendix F): each metacell sums the raw counts of k cells
 drawn from one donor's cells of one dataset and batch, takes their mean age, and is then
-library-size normalised and logged on highly variable genes chosen from training donors only."""
+library-size normalised and logged on highly variable genes chosen from training donors only.
+
+Bulk samples, or pseudobulk profiles already summed per donor (one sample per donor, say), need
+no metacells: :class:`Profiles` holds them on their log scale, and the ridge clocks of
+:mod:`helpers.hallmarkage.hallmark_clocks` read either through the same ``expression`` and
+``hallmarks`` members."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
+
+from helpers.common.expression import require_log_scale
+from helpers.hallmarkage import hallmark_scoring
 
 # A metacell never mixes donors, datasets or acquisition batches (LOBO and LODO need the last two)
 UNIT = ("donor", "dataset", "batch")
@@ -25,6 +33,66 @@ class Metacells:
     counts: np.ndarray  # metacells x genes: summed raw counts (every gene of the atlas)
     genes: pd.Index
     hallmarks: pd.DataFrame  # metacells x hallmarks: mean of its cells' hallmark scores
+
+    def expression(self, genes: pd.Index, rows=None) -> np.ndarray:
+        """Log-normalised expression of some metacells on ``genes`` (:func:`expression`)."""
+        return expression(self, genes, rows)
+
+
+@dataclass
+class Profiles:
+    """Bulk or pseudobulk samples on a log scale (e.g. log1p-normalised pseudobulks, one per
+    donor, or log2 CPM): the sample table (``donor``, ``age``; ``dataset`` and ``batch`` when
+    known), the values (samples x genes) and their hallmark scores (samples x hallmarks, see
+    :meth:`with_scores`)."""
+
+    obs: pd.DataFrame
+    values: pd.DataFrame
+    hallmarks: pd.DataFrame
+
+    def __post_init__(self):
+        missing = [c for c in ("donor", "age") if c not in self.obs.columns]
+        if missing:
+            raise ValueError(f"the sample table lacks field(s) {missing} that clocks need")
+        if not self.obs.index.equals(self.values.index):
+            raise ValueError("the sample table and the values list different samples")
+        if self.obs["age"].isna().any():
+            raise ValueError(f"{int(self.obs['age'].isna().sum())} samples have no age")
+        require_log_scale(self.values, "Profiles values")
+
+    @property
+    def genes(self) -> pd.Index:
+        return self.values.columns
+
+    def expression(self, genes: pd.Index, rows=None) -> np.ndarray:
+        """The log-scale values of some samples on ``genes`` (no further normalisation)."""
+        rows = slice(None) if rows is None else np.asarray(rows)
+        return self.values.to_numpy(np.float64)[rows][:, self.values.columns.get_indexer(genes)]
+
+    def with_scores(self, gene_sets: dict[str, list[str]], train_rows=None, ctrl_size: int = 50,
+                    n_bins: int = 25, seed: int = 0) -> Profiles:
+        """A copy whose hallmark scores use expression bins and control genes drawn from the
+        ``train_rows`` samples only (all samples when None: then equal to scanpy's
+        ``score_genes`` on the same matrix); every sample is then scored with them."""
+        train = np.ones(len(self.obs), bool) if train_rows is None else np.asarray(train_rows)
+        fitted = ad.AnnData(self.values.to_numpy(np.float64)[train],
+                            var=pd.DataFrame(index=self.values.columns))
+        weights = hallmark_scoring.score_weights(fitted, gene_sets, ctrl_size, n_bins, seed)
+        scores = pd.DataFrame(self.values.to_numpy(np.float64) @ weights.toarray(),
+                              index=self.obs.index, columns=list(gene_sets))
+        return Profiles(self.obs, self.values, scores)
+
+
+def select_hvgs_log(profiles: Profiles, rows, n_top: int) -> pd.Index:
+    """Highly variable genes of the given (training) samples of log-scale profiles: scanpy's
+    Seurat flavour (dispersion on log data; Seurat v3 needs counts, which profiles are not)."""
+    rows = np.asarray(rows, bool)
+    subset = ad.AnnData(profiles.values.to_numpy(np.float64)[rows],
+                        var=pd.DataFrame(index=profiles.values.columns))
+    n_top = min(n_top, subset.n_vars)
+    table = sc.pp.highly_variable_genes(subset, flavor="seurat", n_top_genes=n_top,
+                                        inplace=False)
+    return profiles.values.columns[table["highly_variable"].to_numpy()]
 
 
 def metacell_plan(obs: pd.DataFrame, k: int, per_unit: int, seed: int = 0,

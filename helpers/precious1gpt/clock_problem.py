@@ -42,33 +42,58 @@ class ClockProblem:
 
 def clock_problem(data: multimodal.ClockData, seed: int, test_size: float = 0.2,
                   valid_size: float = 0.1, max_epochs: int = 100, patience: int = 10,
-                  target: str = "age_reported", workdir: Path | None = None,
+                  target: str | None = None, workdir: Path | None = None,
                   progress: bool = True, about: dict | None = None,
-                  test: pd.Index | None = None) -> ClockProblem:
+                  test: pd.Index | None = None, group: str | None = None,
+                  stratify: tuple[str, ...] = ("tissue",),
+                  valid_stratify: tuple[str, ...] = ("tissue", "modality"),
+                  n_features: int | None = None) -> ClockProblem:
     """Split (or take the given ``test`` ids, e.g. a cross-validation fold), carve the
-    validation split, fit the feature space on the training part and encode every sample."""
+    validation split from the training part, fit the feature space on it and encode every
+    sample. ``group`` (e.g. ``donor``) keeps each group on one side of both splits;
+    ``stratify`` / ``valid_stratify`` are the columns the hold-out and validation splits
+    balance (the paper's: tissue, then tissue and modality); ``target`` defaults to the data's.
+    The settings (and so the fingerprint that keys tuning studies) include the split itself."""
+    target = target or data.target
     if test is None:
-        train, test = splits.holdout_split(data.obs, test_size, by=("tissue",), seed=seed)
+        train, test = splits.holdout_split(data.obs, test_size, by=stratify, seed=seed,
+                                           group=group)
     else:
+        unknown = pd.Index(test).difference(data.obs.index)
+        if len(unknown):
+            raise ValueError(f"{len(unknown)} test ids are not samples of the data (e.g. "
+                             f"{list(unknown[:3])})")
         train = data.obs.index.difference(test, sort=False)
-    fit_ids, valid = splits.holdout_split(data.obs.loc[train], valid_size,
-                                          by=("tissue", "modality"), seed=seed)
-    space, table = data.design(train, target=target)
+    fit_ids, valid = splits.holdout_split(data.obs.loc[train], valid_size, by=valid_stratify,
+                                          seed=seed, group=group)
+    space, table = data.design(train, target=target, n_features=n_features)
     training = transformer_clock.Training(max_epochs, patience, seed, workdir, progress)
     settings = {**(about or {}), "seed": seed, "test_size": test_size,
                 "valid_size": valid_size, "max_epochs": max_epochs, "patience": patience,
-                "target": target, "samples": len(table), "genes": len(space.genes)}
-    return ClockProblem(data, space, table, train, test, fit_ids, valid, training, settings)
+                "target": target, "samples": len(table), "genes": len(space.genes),
+                "group": group, "stratify": list(stratify),
+                "valid_stratify": list(valid_stratify), "n_features": n_features,
+                "split": split_id(test, valid)}
+    return ClockProblem(data, space, table, train, pd.Index(test), fit_ids, valid, training,
+                        settings)
+
+
+def split_id(test: pd.Index, valid: pd.Index) -> str:
+    """A short hash of which samples are held out and which validate: two folds of one
+    cross-validation never share a study, since each was tuned on its own training part."""
+    blob = "|".join(sorted(map(str, test))) + "#" + "|".join(sorted(map(str, valid)))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def prediction_frame(problem: ClockProblem, ids: pd.Index, predicted) -> pd.DataFrame:
     """Predictions beside the samples' modality, tissue, training label (``age``: GTEx
-    bracket midpoints for expression) and exact age (known only to the simulator)."""
+    bracket midpoints for expression) and exact age (the ``age`` column of the sample table
+    when there is one, as the simulator knows it; else the label)."""
     obs = problem.data.obs.loc[ids]
-    return pd.DataFrame({"modality": obs["modality"], "tissue": obs["tissue"],
-                         "age": problem.table.loc[ids, transformer_clock.TARGET].astype(float),
-                         "age_exact": obs["age"].astype(float),
-                         "predicted": list(predicted)}, index=ids)
+    label = problem.table.loc[ids, transformer_clock.TARGET].astype(float)
+    exact = obs["age"].astype(float) if "age" in obs.columns else label
+    return pd.DataFrame({"modality": obs["modality"], "tissue": obs["tissue"], "age": label,
+                         "age_exact": exact, "predicted": list(predicted)}, index=ids)
 
 
 def output_folder(profile: str, seed: int) -> Path:
@@ -79,8 +104,10 @@ def output_folder(profile: str, seed: int) -> Path:
 def training_code_version() -> str:
     """A hash of the encoding and training code: a stored study is not resumed with trials
     that another version of it scored."""
+    from helpers.precious1gpt import tuning
+
     digest = hashlib.sha256()
-    for module in (multimodal, transformer_clock):
+    for module in (multimodal, transformer_clock, tuning):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:12]
 

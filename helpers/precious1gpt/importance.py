@@ -123,11 +123,32 @@ def shap_group(wrapper, explain: pd.DataFrame, background: pd.DataFrame, genes: 
                         index=explain.index, columns=genes)
 
 
+def complete_categories(tabular_model, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every categorical input the model takes: a ``tissue`` or ``modality`` column
+    the rows lack is filled with the model's only level of it (a clock of one tissue needs no
+    tissue column); when the model knows several levels, the missing column is an error."""
+    absent = [c for c in CATEGORICAL if c not in rows.columns]
+    if not absent:
+        return rows
+    mapping = tabular_model.datamodule.categorical_encoder._mapping
+    rows = rows.copy()
+    for column in absent:
+        levels = [str(v) for v in mapping[column].index if str(v) != "__NA__"]
+        if len(levels) != 1:
+            raise ValueError(f"rows lack the {column!r} column and the model knows {len(levels)}"
+                             f" levels of it ({levels[:5]}); add it")
+        rows[column] = levels[0]
+    return rows
+
+
 def explain(tabular_model, explain_rows: pd.DataFrame, background_rows: pd.DataFrame,
             genes: list[str], output: str, n_background: int = 50, nsamples: int = 200,
             seed: int = 0) -> pd.DataFrame:
     """SHAP values of every row of ``explain_rows``, group by group (tissue and modality), each
-    against up to ``n_background`` background rows of the same group."""
+    against up to ``n_background`` background rows of the same group (a categorical column the
+    rows lack is the model's single level, :func:`complete_categories`)."""
+    explain_rows = complete_categories(tabular_model, explain_rows)
+    background_rows = complete_categories(tabular_model, background_rows)
     parts = []
     for key, rows in explain_rows.groupby(list(CATEGORICAL), observed=True, sort=True):
         same = (background_rows[CATEGORICAL[0]] == key[0]) & (

@@ -6,6 +6,11 @@ modality only is set to 0 (its training mean on the z scale, i.e. "no informatio
 sample of the other modality: the ``modality`` input tells the model which genes are empty. A
 gene the model expects but a new cohort lacks is an error (or, when asked, filled at 0 and
 reported), never silently imputed.
+
+The same space serves one modality and one tissue: :func:`clock_data` takes either modality
+or both, as AnnData or as a pandas table with a sample table, and needs only the target
+column (any name) from the metadata. An absent ``tissue`` column is one tissue
+(:data:`ONE_LEVEL`); an absent ``batch`` column means no batch correction.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from helpers.common import expression
 from helpers.common.clocks import MissingFeaturesError
 
 CATEGORICAL = ["tissue", "modality"]
-MODALITIES = ("methylation", "expression")
+MODALITIES = ("methylation", "expression")  # the paper's; any other label works the same way
+ONE_LEVEL = "all"  # the level of a categorical column the data do not have
 
 
 @dataclass
@@ -76,11 +82,10 @@ class FeatureSpace:
 
 def fit_feature_space(values: dict[str, pd.DataFrame], obs: pd.DataFrame) -> FeatureSpace:
     """Fit per-modality gene scaling on training samples (``values``: modality -> samples x
-    genes); the gene space is the union, methylation genes first. A gene constant in training
-    keeps sd 1 (it is only centred)."""
-    unknown = sorted(set(values) - set(MODALITIES))
-    if unknown:
-        raise ValueError(f"unknown modalities {unknown}; expected {list(MODALITIES)}")
+    genes, any modality labels, one or more); the gene space is the union, in the order the
+    modalities are given. A gene constant in training keeps sd 1 (it is only centred)."""
+    if not values:
+        raise ValueError("no modality given: values must map a modality label to a table")
     genes = pd.Index([], dtype=object, name="gene")
     for frame in values.values():
         genes = genes.append(frame.columns.difference(genes, sort=False))
@@ -90,8 +95,15 @@ def fit_feature_space(values: dict[str, pd.DataFrame], obs: pd.DataFrame) -> Fea
         scale[f"{modality}_mean"] = frame.mean()
         scale[f"{modality}_sd"] = sd.where(sd > 1e-8, 1.0)
     samples = pd.Index([]).append([frame.index for frame in values.values()])
-    tissues = sorted(obs.loc[samples, "tissue"].astype(str).unique())
+    tissues = sorted(_tissues(obs, samples).unique())
     return FeatureSpace(list(genes), scale, tissues, list(values))
+
+
+def _tissues(obs: pd.DataFrame, ids: pd.Index) -> pd.Series:
+    """The tissue of each sample, or :data:`ONE_LEVEL` when the sample table has none."""
+    if "tissue" not in obs.columns:
+        return pd.Series(ONE_LEVEL, index=ids)
+    return obs.loc[ids, "tissue"].astype(str)
 
 
 def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modality: str,
@@ -112,7 +124,7 @@ def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modalit
                 "them at the training mean, reported")
         raise ValueError(f"{holes} missing {modality} values in the input; pass "
                          "allow_missing=True to fill them at the training mean, reported")
-    tissues = obs.loc[values.index, "tissue"].astype(str)
+    tissues = _tissues(obs, values.index)
     unseen = sorted(set(tissues) - set(space.tissues))
     if unseen:
         raise ValueError(f"tissue(s) {unseen} were not seen in training; known: {space.tissues}")
@@ -127,41 +139,114 @@ def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modalit
     return table, report
 
 
-def prepare_expression(adata) -> pd.DataFrame:
-    """Expression as the paper feeds it: ComBat on the sequencing batch (tissue protected),
-    then quantile normalisation (``helpers.common.expression``)."""
-    values = adata.to_df()
-    corrected = expression.combat(values, adata.obs["batch"], covariates=adata.obs[["tissue"]])
+def prepare_expression(adata, obs: pd.DataFrame | None = None, batch: str = "batch",
+                       tissue: str = "tissue") -> pd.DataFrame:
+    """Expression as the paper feeds it: ComBat on the sequencing batch (tissue protected when
+    there are several), then quantile normalisation (``helpers.common.expression``). ``adata``
+    is an AnnData or a samples x genes table (with ``obs``); without a ``batch`` column, or with
+    one batch, ComBat is skipped (there is nothing to correct)."""
+    values, obs = _values_and_obs(adata, obs, "expression")
+    corrected = values
+    if batch in obs.columns and obs[batch].nunique() > 1:
+        covariates = obs[[tissue]] if tissue in obs.columns and obs[tissue].nunique() > 1 \
+            else None
+        corrected = expression.combat(values, obs[batch], covariates=covariates)
     return expression.quantile_normalise(corrected)
+
+
+def _values_and_obs(data, obs: pd.DataFrame | None, modality: str
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples x genes values, sample table) of an AnnData or of a table plus ``obs``."""
+    if isinstance(data, pd.DataFrame):
+        if obs is None:
+            raise ValueError(f"{modality}: a values table needs its sample table (obs=...)")
+        missing = data.index.difference(obs.index)
+        if len(missing):
+            raise ValueError(f"{modality}: {len(missing)} samples have no row in the sample "
+                             f"table (e.g. {list(missing[:3])})")
+        return data, obs.loc[data.index]
+    if not hasattr(data, "to_df"):
+        raise TypeError(f"{modality}: expected an AnnData or a pandas DataFrame, got "
+                        f"{type(data).__name__}")
+    return data.to_df(), data.obs
+
+
+def select_genes(values: pd.DataFrame, n_features: int | None) -> pd.Index:
+    """The ``n_features`` genes of highest variance in ``values`` (training samples only:
+    nothing about held-out samples chooses a feature); all genes when None."""
+    if n_features is None or n_features >= values.shape[1]:
+        return values.columns
+    variance = values.var(ddof=0).sort_values(ascending=False, kind="stable")
+    return pd.Index(sorted(variance.index[:n_features], key=list(values.columns).index))
 
 
 @dataclass
 class ClockData:
-    """The two training cohorts as the clock sees them: values per modality and one sample
-    table (modality, tissue, age, age_reported, ...)."""
+    """The training cohorts as the clock sees them: values per modality and one sample table
+    (modality, tissue, the ``target`` column, and whatever else was given, e.g. donor)."""
 
     values: dict[str, pd.DataFrame]
     obs: pd.DataFrame
     data: str  # "real" or "simulated"
+    target: str = "age_reported"
 
-    def design(self, train: pd.Index, target: str = "age_reported"
-               ) -> tuple[FeatureSpace, pd.DataFrame]:
-        """Fit the feature space on ``train`` samples and encode every sample, with the
-        target column ``age``."""
-        fit_on = {m: v.loc[v.index.intersection(train)] for m, v in self.values.items()}
+    def design(self, train: pd.Index, target: str | None = None,
+               n_features: int | None = None) -> tuple[FeatureSpace, pd.DataFrame]:
+        """Fit the feature space on ``train`` samples (keeping each modality's ``n_features``
+        most variable training genes when given) and encode every sample, with the target
+        column ``age``."""
+        target = target or self.target
+        fit_on = {}
+        for m, v in self.values.items():
+            rows = v.loc[v.index.intersection(train)]
+            fit_on[m] = rows[select_genes(rows, n_features)]
         space = fit_feature_space(fit_on, self.obs)
-        parts = [encode(space, v, self.obs, m)[0] for m, v in self.values.items()]
+        parts = [encode(space, v[fit_on[m].columns], self.obs, m)[0]
+                 for m, v in self.values.items()]
         table = pd.concat(parts)
         table["age"] = self.obs.loc[table.index, target].astype(np.float32).to_numpy()
         return space, table
 
 
-def clock_data(methylation, expression_adata) -> ClockData:
-    """Assemble the methylation and (ComBat + qnorm prepared) expression cohorts."""
-    values = {"methylation": methylation.to_df(),
-              "expression": prepare_expression(expression_adata)}
-    columns = ["modality", "tissue", "age", "age_reported"]
-    obs = pd.concat([methylation.obs[columns], expression_adata.obs[columns]])
-    obs[["tissue", "modality"]] = obs[["tissue", "modality"]].astype(str)
-    labels = {methylation.uns.get("data", "real"), expression_adata.uns.get("data", "real")}
-    return ClockData(values, obs, "simulated" if "simulated" in labels else "real")
+def clock_data(methylation=None, expression_data=None, *, obs: pd.DataFrame | None = None,
+               target: str = "age_reported", prepare: bool = True, batch: str = "batch",
+               data: str | None = None) -> ClockData:
+    """The clock's cohorts from either modality or both: each an AnnData (X samples x genes,
+    its ``obs`` the sample table) or a samples x genes table whose sample table is ``obs``.
+    The metadata the method needs is the ``target`` column (e.g. ``age``; the paper's default
+    ``age_reported``); ``tissue``, ``batch`` and ``donor`` are used when present. Expression is
+    prepared the paper's way (:func:`prepare_expression`) unless ``prepare`` is False. ``data``
+    ("real" / "simulated") defaults to what the inputs say (AnnData ``uns['data']``), else real.
+    """
+    given = {m: d for m, d in (("methylation", methylation), ("expression", expression_data))
+             if d is not None}
+    if not given:
+        raise ValueError("clock_data needs methylation, expression or both")
+    values, tables, labels = {}, [], set()
+    for modality, source in given.items():
+        frame, sample_table = _values_and_obs(source, obs, modality)
+        if target not in sample_table.columns:
+            raise ValueError(f"{modality}: the sample table has no target column {target!r} "
+                             f"(it has {list(sample_table.columns)})")
+        if sample_table[target].isna().any():
+            raise ValueError(f"{modality}: {int(sample_table[target].isna().sum())} samples have"
+                             f" no {target!r}")
+        if frame.index.has_duplicates:
+            raise ValueError(f"{modality}: duplicated sample ids "
+                             f"{list(frame.index[frame.index.duplicated()][:3])}")
+        if modality == "expression" and prepare:
+            frame = prepare_expression(frame, sample_table, batch=batch)
+        values[modality] = frame
+        table = sample_table.copy()
+        table["modality"] = modality
+        if "tissue" not in table.columns:
+            table["tissue"] = ONE_LEVEL
+        tables.append(table)
+        labels.add(getattr(source, "uns", {}).get("data", "real"))
+    merged = pd.concat(tables)
+    if merged.index.has_duplicates:
+        raise ValueError("a sample id appears in both modalities: "
+                         f"{list(merged.index[merged.index.duplicated()][:3])}")
+    merged[["tissue", "modality"]] = merged[["tissue", "modality"]].astype(str)
+    label = data or ("simulated" if "simulated" in labels else "real")
+    return ClockData(values, merged, label, target)

@@ -42,6 +42,30 @@ PAPER_HYPERPARAMETERS = {
 }
 
 
+MIN_STEPS_PER_EPOCH = 10  # fewer gradient steps per epoch: early stopping sees noise
+MIN_VALID_SAMPLES = 20  # fewer validation samples: the best epoch is chosen on noise
+
+
+class SmallCohortWarning(UserWarning):
+    """A fit whose batches or validation split are too small for its settings to mean much."""
+
+
+def small_cohort_problems(n_train: int, n_valid: int, batch_size: int) -> list[str]:
+    """Why a fit on this many samples is fragile: fewer than ~10 gradient steps per epoch
+    (lower the batch size) or fewer than ~20 validation samples (early stopping and the chosen
+    epoch follow noise); empty when neither."""
+    problems = []
+    steps = -(-n_train // batch_size)
+    if steps < MIN_STEPS_PER_EPOCH:
+        problems.append(f"batch size {batch_size} on {n_train} training samples gives {steps} "
+                        f"gradient step(s) per epoch (< {MIN_STEPS_PER_EPOCH}); lower "
+                        "batch_size")
+    if n_valid < MIN_VALID_SAMPLES:
+        problems.append(f"the validation split has {n_valid} samples (< {MIN_VALID_SAMPLES}): "
+                        "early stopping and the restored epoch follow noise")
+    return problems
+
+
 @dataclass
 class Training:
     """How long and where to train: epochs, early-stopping patience, seed, scratch folder."""
@@ -217,6 +241,8 @@ def fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: li
     from sklearn.preprocessing import StandardScaler
 
     hp = {**PAPER_HYPERPARAMETERS, **hp}
+    for problem in small_cohort_problems(len(train), len(valid), int(hp["batch_size"])):
+        warnings.warn(f"{label or kind}: {problem}", SmallCohortWarning, stacklevel=2)
     root = Path(training.workdir or tempfile.gettempdir())
     root.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))

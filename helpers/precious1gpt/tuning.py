@@ -1,7 +1,8 @@
 """Optuna hyperparameter search for the Precious1GPT clock and its baselines.
 
-The space is the paper's (Results): L1 and L2 regularisation, activation, dropout, batch size,
-hidden-layer widths and the optimizer; the learning rate stays at the paper's 0.00023. A study
+The space is the paper's (Results and Methods): L1 and L2 regularisation, activation, dropout,
+batch size, the number of hidden layers (depth) and their widths, the optimizer and the
+learning rate (log-uniform around the paper's selected 0.00023). A study
 is stored (SQLite in the chapter's output folder by default, or any Optuna storage URL such as
 PostgreSQL), seeded (TPE) and pruned (median rule on the validation MAE per epoch). A new study
 starts with the paper's selected configuration as its first trial. Rerunning resumes: trials
@@ -26,20 +27,27 @@ SPACE = {
     "activation": ["ReLU", "ELU", "LeakyReLU", "SELU", "GELU"],
     "dropout": (0.0, 0.5),
     "batch_size": [32, 64, 96, 128, 256],
+    "depth": [1, 2, 3, 4],
     "layer1": [64, 128, 256, 512],
     "layer2": [256, 512, 1024, 2048],
     "layer3": [64, 128, 256],
+    "layer4": [32, 64, 128],
     "optimizer": ["Adam", "AdamW", "RMSprop"],
+    "learning_rate": (1e-5, 1e-2),  # log scale
 }
 ELASTICNET_SPACE = {"alpha": (1e-4, 10.0), "l1_ratio": (0.05, 1.0)}
 
 
 def suggest_network(trial) -> dict:
-    """One configuration of the paper's search space (``transformer_clock`` keys)."""
+    """One configuration of the search space (``transformer_clock`` keys): the widths of the
+    first ``depth`` hidden layers are searched, the others are not used."""
     hp = {name: trial.suggest_categorical(name, SPACE[name])
           for name in ("l1", "l2", "activation", "batch_size", "optimizer")}
     hp["dropout"] = trial.suggest_float("dropout", *SPACE["dropout"])
-    widths = [trial.suggest_categorical(f"layer{i}", SPACE[f"layer{i}"]) for i in (1, 2, 3)]
+    hp["learning_rate"] = trial.suggest_float("learning_rate", *SPACE["learning_rate"], log=True)
+    depth = trial.suggest_categorical("depth", SPACE["depth"])
+    widths = [trial.suggest_categorical(f"layer{i}", SPACE[f"layer{i}"])
+              for i in range(1, depth + 1)]
     hp["layers"] = "-".join(str(w) for w in widths)
     return hp
 
@@ -48,14 +56,18 @@ def paper_trial() -> dict:
     """The paper's selected configuration as trial parameters (enqueued first)."""
     hp = transformer_clock.PAPER_HYPERPARAMETERS
     widths = [int(w) for w in hp["layers"].split("-")]
-    params = {k: hp[k] for k in ("l1", "l2", "activation", "batch_size", "optimizer", "dropout")}
-    return {**params, **{f"layer{i}": w for i, w in enumerate(widths, start=1)}}
+    params = {k: hp[k] for k in ("l1", "l2", "activation", "batch_size", "optimizer", "dropout",
+                                 "learning_rate")}
+    return {**params, "depth": len(widths),
+            **{f"layer{i}": w for i, w in enumerate(widths, start=1)}}
 
 
 def network_hyperparameters(params: dict) -> dict:
-    """Trial parameters (as Optuna stores them) back to a model configuration."""
-    hp = {k: v for k, v in params.items() if not k.startswith("layer")}
-    hp["layers"] = "-".join(str(params[f"layer{i}"]) for i in (1, 2, 3))
+    """Trial parameters (as Optuna stores them) back to a model configuration (a study from
+    before depth was searched has three layers)."""
+    depth = int(params.get("depth", 3))
+    hp = {k: v for k, v in params.items() if not k.startswith("layer") and k != "depth"}
+    hp["layers"] = "-".join(str(params[f"layer{i}"]) for i in range(1, depth + 1))
     return {**transformer_clock.PAPER_HYPERPARAMETERS, **hp}
 
 
@@ -82,14 +94,16 @@ def rdb_storage(url: str):
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
 
 
-def open_study(name: str, storage: str, seed: int, enqueue: dict | None = None):
+def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None = None):
     """Create or resume a minimising study (seeded TPE, median pruner) in a database storage
-    URL; a new study gets ``enqueue`` (e.g. the paper's configuration) as its first trial."""
+    URL (``None``: in memory, for a study that lives only as long as one nested-CV fold); a
+    new study gets ``enqueue`` (e.g. the paper's configuration) as its first trial."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=name, storage=rdb_storage(storage), direction="minimize",
+        study_name=name, storage=None if storage is None else rdb_storage(storage),
+        direction="minimize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=5))
@@ -173,7 +187,7 @@ def study_name(model: str, problem: ClockProblem) -> str:
     return f"{model}-{problem.fingerprint()}"
 
 
-def search(problem: ClockProblem, model: str, storage: str, total: int):
+def search(problem: ClockProblem, model: str, storage: str | None, total: int):
     """Run (or resume) the study of ``model``: ``tabtransformer``, ``mlp`` or
     ``elasticnet-<modality>``, until it holds ``total`` finished trials."""
     if model in transformer_clock.KINDS:
