@@ -84,3 +84,15 @@ def test_held_out_samples_change_no_fitted_part():
             np.testing.assert_allclose(a.hallmark_scaler.mean_, b.hallmark_scaler.mean_)
     # training samples' scores (control genes and bins from training samples) are unchanged
     np.testing.assert_allclose(scored_a.hallmarks.loc[train], scored_b.hallmarks.loc[train])
+
+
+def test_metacells_refuse_a_layer_that_is_not_counts():
+    import scipy.sparse as sp
+
+    profiles, _ = bulk(n_donors=6, n_genes=40)
+    cells = ad.AnnData(sp.csr_matrix(profiles.values.to_numpy()),
+                       obs=profiles.obs.assign(dataset="d", batch="b"),
+                       var=pd.DataFrame(index=profiles.values.columns))
+    cells.layers["counts"] = cells.X.copy()  # log values, not counts
+    with pytest.raises(ValueError, match="metacells: layer 'counts': expected read counts"):
+        pseudobulk.build(cells, pd.DataFrame(index=cells.obs_names), k=2, per_unit=1)

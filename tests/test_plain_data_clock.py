@@ -139,3 +139,16 @@ def test_search_space_tunes_learning_rate_and_depth():
     assert hp["layers"] == "64-256" and hp["learning_rate"] == 1e-3
     paper = tuning.network_hyperparameters(tuning.paper_trial())
     assert paper == transformer_clock.PAPER_HYPERPARAMETERS
+
+
+def test_an_elasticnet_clock_exported_as_a_linear_clock_predicts_the_same(data):
+    from helpers.common import clocks
+    from helpers.precious1gpt import baselines
+
+    problem = clock_problem.clock_problem(data, seed=0, valid_stratify=(), max_epochs=1)
+    model = baselines.fit_elasticnet_cv(problem.rows("train"), problem.space, "expression")
+    clock = baselines.as_linear_clock(model, problem.space, "expression", "exported")
+    raw = data.values["expression"].loc[problem.test]
+    direct = baselines.predict_elasticnet(model, problem.rows("test"))
+    np.testing.assert_allclose(clocks.predict_age(clock, raw), direct, rtol=1e-6)
+    assert clock.feature == "gene" and 0 < len(clock.weights) <= raw.shape[1]

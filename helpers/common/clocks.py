@@ -61,6 +61,9 @@ class LinearClock:
     unit: str = "beta"
 
     def __post_init__(self):
+        if len(self.weights) == 0:
+            raise ValueError(f"clock {self.name}: no features (a clock of its intercept alone "
+                             "predicts one age for everyone)")
         if self.transform not in TRANSFORMS:
             raise ValueError(f"clock {self.name}: unknown transform {self.transform!r}; "
                              f"choose from {TRANSFORMS}")

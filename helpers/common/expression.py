@@ -66,8 +66,12 @@ def looks_logged(values: pd.DataFrame) -> bool:
 
 def require_counts(values: pd.DataFrame, what: str = "input") -> None:
     """Refuse values that are not read counts (negative, non-integer, or already logged), with
-    an error that says what was expected and what was found."""
-    array = np.asarray(values, dtype=float)
+    an error that says what was expected and what was found (a sparse matrix: its stored
+    values)."""
+    import scipy.sparse as sp
+
+    array = values.data if sp.issparse(values) else np.asarray(values, dtype=float)
+    array = np.asarray(array, dtype=float)
     if not np.isfinite(array).all():
         raise ValueError(f"{what}: expected read counts, found {int((~np.isfinite(array)).sum())}"
                          " missing or infinite values")
@@ -76,7 +80,7 @@ def require_counts(values: pd.DataFrame, what: str = "input") -> None:
                          f"{array.min():.3g}): log-ratios or centred data?")
     fraction = np.abs(array - np.round(array))
     if (fraction > 1e-6).any():
-        kind = "log-scale values" if looks_logged(values) else "normalised (non-integer) values"
+        kind = "log-scale values" if looks_logged(array) else "normalised (non-integer) values"
         raise ValueError(f"{what}: expected read counts (non-negative integers), found {kind} "
                          f"(max {array.max():.3g}); pass raw counts, or skip this step")
 

@@ -3,9 +3,10 @@ Appendix K): features fitted on training donors only, donor-level folds, out-of-
 refitted predictions, metacell- and donor-level metrics with bootstrap intervals over donors,
 and leave-one-batch-out / leave-one-dataset-out evaluation (Tables S4, S5).
 
-The same clocks run on bulk or per-donor pseudobulk samples (:class:`~helpers.hallmarkage.
-pseudobulk.Profiles`, no metacells): :func:`cross_validate_profiles` refits, in every fold,
-the HVGs, scaling, PCA, hallmark scores' control genes and ridge on training samples only."""
+The same clocks run on bulk or per-donor pseudobulk samples
+(:class:`~helpers.hallmarkage.pseudobulk.Profiles`, no metacells): :func:`cross_validate_profiles`
+refits, in every fold, the HVGs, scaling, PCA, hallmark scores' control genes and ridge on
+training samples only."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from helpers.common.expression import require_log_scale
+from helpers.common.expression import require_counts, require_log_scale
 from helpers.hallmarkage import hallmark_scoring
 
 # A metacell never mixes donors, datasets or acquisition batches (LOBO and LODO need the last two)
@@ -156,7 +156,9 @@ def mean_over_cells(plan: sp.csr_matrix, values: pd.DataFrame) -> pd.DataFrame:
 
 def build(adata: ad.AnnData, scores: pd.DataFrame, k: int, per_unit: int, seed: int = 0,
           layer: str = "counts") -> Metacells:
-    """Metacells of an atlas with its per-cell hallmark scores."""
+    """Metacells of an atlas with its per-cell hallmark scores; the ``layer`` must hold raw
+    counts (metacells sum them), which is checked."""
+    require_counts(adata.layers[layer], f"metacells: layer {layer!r}")
     plan, table = metacell_plan(adata.obs, k, per_unit, seed)
     hallmarks = mean_over_cells(plan, scores).set_axis(table.index)
     return Metacells(plan, table, sum_counts(plan, adata.layers[layer]), adata.var_names,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import ElasticNet, ElasticNetCV
 
+from helpers.common.clocks import LinearClock, linear_clock
 from helpers.precious1gpt.multimodal import FeatureSpace
 from helpers.precious1gpt.transformer_clock import TARGET
 
@@ -68,3 +69,24 @@ def mean_age(train: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     if missing:
         raise ValueError(f"no training samples of modality {missing}")
     return table["modality"].map(means).to_numpy(dtype=float)
+
+
+def as_linear_clock(model, space: FeatureSpace, modality: str, name: str,
+                    unit: str = "log") -> LinearClock:
+    """A fitted ElasticNet clock as a published-style linear clock on the modality's own scale
+    (the z-scaling folded into the weights: w / sd per gene, intercept - sum(w * mean / sd)),
+    keeping only genes with a non-zero weight; apply it with
+    :func:`helpers.common.clocks.apply_clock` like any published clock."""
+    genes = list(model.genes_)
+    coef = pd.Series(model.coef_, index=genes)
+    coef = coef[coef != 0]
+    if coef.empty:
+        raise ValueError(f"{name}: the fitted penalty kept no gene; the model is its intercept "
+                         f"({float(model.intercept_):.1f} years for everyone), not a clock")
+    mean = space.scale.loc[coef.index, f"{modality}_mean"]
+    sd = space.scale.loc[coef.index, f"{modality}_sd"]
+    weights = coef / sd
+    intercept = float(model.intercept_ - (coef * mean / sd).sum())
+    feature = "CpG" if modality == "methylation" and unit == "beta" else "gene"
+    return linear_clock(name, weights, intercept, feature=feature, unit=unit,
+                        provenance={"fitted": "ElasticNet", "modality": modality})
