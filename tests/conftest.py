@@ -51,3 +51,25 @@ def scratch_entry():
         url="http://127.0.0.1:9/scratch.csv", sha256=hashlib.sha256(content).hexdigest(),
         size=len(content), license="CC0", citation="none", description="test file",
     )
+
+
+@pytest.fixture
+def mirrored_scratch(tmp_path, monkeypatch, isolated_cache, scratch_entry):
+    """The scratch file in a mirror folder that ``AGING_BOOK_DATA_MIRROR`` points at."""
+    content, entry = scratch_entry
+    (tmp_path / "clocks").mkdir()
+    (tmp_path / "clocks" / "scratch.csv").write_bytes(content)
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
+    return content, entry, tmp_path
+
+
+def read_with_rdata(path):
+    """The rdata library's reading of an R data file (the reference), its warnings about S4
+    classes it has no constructor for muted."""
+    import warnings
+
+    import rdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rdata.read_rda(str(path))

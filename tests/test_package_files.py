@@ -139,12 +139,8 @@ def test_registry_package_field_must_be_complete(tmp_path):
         registry.load_registry(bad)
 
 
-def test_verified_bytes_are_the_bytes_that_were_hashed(tmp_path, monkeypatch, isolated_cache,
-                                                      scratch_entry):
-    content, entry = scratch_entry
-    (tmp_path / "clocks").mkdir()
-    (tmp_path / "clocks" / "scratch.csv").write_bytes(content)
-    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path))
+def test_verified_bytes_are_the_bytes_that_were_hashed(mirrored_scratch, monkeypatch):
+    content, entry, _ = mirrored_scratch
     assert registry.verified_bytes(entry.key, {entry.key: entry}) == content
     real_fetch = registry.fetch
 

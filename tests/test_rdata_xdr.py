@@ -1,6 +1,5 @@
 """The XDR .rda reader agrees with the rdata library (the reference) and refuses bad input."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,7 +8,7 @@ import rdata
 
 from helpers.data import loaders, rdata_xdr
 from helpers.data.registry import fetch
-from tests.conftest import requires_real_data
+from tests.conftest import read_with_rdata, requires_real_data
 
 
 def test_data_frame_written_by_rdata_reads_back(tmp_path):
@@ -36,9 +35,7 @@ def test_non_rda_file_is_refused(tmp_path):
 def test_real_450k_locations_match_the_rdata_library():
     path = fetch("hm450_locations")
     ours = loaders._read_rda_frame(path, "Locations")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        reference = rdata.read_rda(str(path))["Locations"]
+    reference = read_with_rdata(path)["Locations"]
     assert len(ours) == 485512
     np.testing.assert_array_equal(ours.index.to_numpy(), reference.rownames)
     for column, values in reference.listData.items():

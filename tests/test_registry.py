@@ -87,12 +87,8 @@ def test_registry_rejects_malformed_hash(tmp_path):
         load_registry(bad)
 
 
-def test_mirror_file_with_matching_hash_is_used(tmp_path, monkeypatch, isolated_cache,
-                                                scratch_entry):
-    content, entry = scratch_entry
-    (tmp_path / "clocks").mkdir()
-    (tmp_path / "clocks" / "scratch.csv").write_bytes(content)
-    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path))
+def test_mirror_file_with_matching_hash_is_used(mirrored_scratch):
+    _, entry, tmp_path = mirrored_scratch
     path = fetch(entry.key, {entry.key: entry})
     assert path == tmp_path / "clocks" / "scratch.csv"
 

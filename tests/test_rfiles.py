@@ -3,8 +3,6 @@ the ``rdata`` library (the reference) on files it writes and on the real registr
 
 from __future__ import annotations
 
-import warnings
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -14,14 +12,7 @@ import rdata
 from helpers.data import rfiles
 from helpers.data.formats import DataFormatError
 from helpers.data.registry import fetch
-from tests.conftest import requires_real_data
-
-
-def reference(path):
-    """What the rdata library reads (its warnings about unknown S4 classes muted)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdata.read_rda(str(path))
+from tests.conftest import read_with_rdata, requires_real_data
 
 
 def same_column(ours, theirs) -> None:
@@ -41,7 +32,7 @@ def test_data_frame_vectors_lists_and_matrices_match_rdata(tmp_path):
                "matrix": np.arange(6, dtype=float).reshape(2, 3)}
     path = tmp_path / "objects.rda"
     rdata.write_rda(path, objects, compression="gzip")
-    ours, theirs = rfiles.read_r(path), reference(path)
+    ours, theirs = rfiles.read_r(path), read_with_rdata(path)
     assert list(ours["frame"].index) == ["s1", "s2", "s3"]
     for column in frame.columns:
         same_column(ours["frame"][column], theirs["frame"][column])
@@ -77,7 +68,7 @@ def test_broken_or_foreign_files_name_the_file(tmp_path):
 def test_real_expression_set_becomes_anndata_like_rdata_reads_it():
     path = fetch("gtex_yarn_bladder")
     ours = rfiles.read_r(path, "bladder")
-    theirs = reference(path)["bladder"]
+    theirs = read_with_rdata(path)["bladder"]
     exprs = theirs.assayData.maps[0]["exprs"]
     assert isinstance(ours, ad.AnnData) and ours.shape == (11, 39377)
     np.testing.assert_array_equal(ours.X, exprs.values.T)
@@ -92,7 +83,7 @@ def test_real_expression_set_becomes_anndata_like_rdata_reads_it():
 def test_real_data_frame_with_annotation_columns_matches_rdata():
     path = fetch("gse7621_expression")
     ours = rfiles.read_r(path, "mgp_LesnickParkinsonsExp")
-    theirs = reference(path)["mgp_LesnickParkinsonsExp"]
+    theirs = read_with_rdata(path)["mgp_LesnickParkinsonsExp"]
     assert ours.shape == theirs.shape == (13673, 29)
     for column in theirs.columns:
         same_column(ours[column], theirs[column])

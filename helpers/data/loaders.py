@@ -50,10 +50,8 @@ def _require_columns(frame: pd.DataFrame, columns, path: Path) -> None:
 
 def load_gse30870() -> ad.AnnData:
     """The 16 real GSE30870 blood methylomes: X = 450k beta values, obs['age'] in years."""
-    entry, path = _entry_and_path("gse30870_methylation")
-    frame = pd.read_pickle(path)  # safe: the file's sha256 was verified by fetch()
-    if not isinstance(frame, pd.DataFrame):
-        raise DataFormatError(f"{path}: expected a pandas DataFrame, got {type(frame).__name__}")
+    entry, frame = _verified_pickle("gse30870_methylation")
+    path = entry.path
     _require_columns(frame, ["age"], path)
     if frame.index.has_duplicates:
         raise DataFormatError(f"{path}: duplicated sample ids in the index")
