@@ -26,7 +26,6 @@ from helpers.common import expression
 from helpers.common.clocks import MissingFeaturesError
 
 CATEGORICAL = ["tissue", "modality"]
-MODALITIES = ("methylation", "expression")  # the paper's; any other label works the same way
 ONE_LEVEL = "all"  # the level of a categorical column the data do not have
 
 
