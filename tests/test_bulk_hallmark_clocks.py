@@ -96,3 +96,20 @@ def test_metacells_refuse_a_layer_that_is_not_counts():
     cells.layers["counts"] = cells.X.copy()  # log values, not counts
     with pytest.raises(ValueError, match="metacells: layer 'counts': expected read counts"):
         pseudobulk.build(cells, pd.DataFrame(index=cells.obs_names), k=2, per_unit=1)
+
+
+def test_age_association_removes_group_means_before_testing():
+    age = pd.Series([20.0, 40, 60, 80, 20, 40, 60, 80])
+    tissue = pd.Series(["a"] * 4 + ["b"] * 4)
+    scores = pd.DataFrame({"rises": [1.0, 2, 3, 4, 11, 12, 13, 14],
+                           "tissue_only": [0.0, 1, 0, 1, 10, 11, 10, 11]})
+    result = hallmark_scoring.age_association(scores, age, within=tissue)
+    assert result.loc["rises", "rho"] == pytest.approx(1.0)
+    assert abs(result.loc["tissue_only", "rho"]) < 0.5
+    assert (result["fdr"] >= result["p"]).all()
+
+
+def test_mean_age_out_of_fold_never_uses_the_fold_itself():
+    obs = pd.DataFrame({"age": [10.0, 20, 30, 40]}, index=list("abcd"))
+    folds = pd.Series([0, 0, 1, 1], index=list("abcd"))
+    assert hallmark_clocks.mean_age_out_of_fold(obs, folds).tolist() == [35.0, 35, 15, 15]

@@ -4,15 +4,24 @@ package Precious1GPT used), onto the data's own mean distribution or onto a refe
 put a new platform on a training set's scale). Matrices are samples x genes.
 
 Units are checked where a step needs them: :func:`log_expression` refuses values that already
-look logged, :func:`cpm` and :func:`require_counts` refuse values that are not counts, and
-:func:`require_log_scale` refuses values that look unlogged; each check can be overridden
-when the data are known to be right (``check_units=False``).
+look logged, :func:`cpm` refuses values that are not counts; the checks themselves
+(:func:`~helpers.data.formats.require_counts`, :func:`~helpers.data.formats.require_log_scale`,
+:func:`~helpers.data.formats.looks_logged`) live with the readers in
+:mod:`helpers.data.formats` and are importable from here too; each step's check can be
+overridden when the data are known to be right (``check_units=False``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from helpers.data.formats import (  # noqa: F401  (unit checks, used here and re-exported)
+    LOG_SCALE_MAX,
+    looks_logged,
+    require_counts,
+    require_log_scale,
+)
 
 PROTEIN_CODING = "protein coding"
 
@@ -50,49 +59,6 @@ def to_gene_symbols(counts: pd.DataFrame, genes: pd.DataFrame,
     return renamed.sort_index(axis=1), report
 
 
-# The largest value a log2-scale expression matrix plausibly holds: log2 of 1e9 (a million
-# TPM is the whole library) is about 30. Linear counts, CPM, TPM or FPKM of thousands of genes
-# always exceed it somewhere.
-LOG_SCALE_MAX = 30.0
-
-
-def looks_logged(values: pd.DataFrame) -> bool:
-    """Whether a matrix is probably on a log scale already: every finite value at most
-    :data:`LOG_SCALE_MAX` (counts and linear units of a whole transcriptome exceed it)."""
-    array = np.asarray(values, dtype=float)
-    finite = array[np.isfinite(array)]
-    return finite.size > 0 and float(finite.max()) <= LOG_SCALE_MAX
-
-
-def require_counts(values: pd.DataFrame, what: str = "input") -> None:
-    """Refuse values that are not read counts (negative, non-integer, or already logged), with
-    an error that says what was expected and what was found (a sparse matrix: its stored
-    values)."""
-    import scipy.sparse as sp
-
-    array = values.data if sp.issparse(values) else np.asarray(values, dtype=float)
-    array = np.asarray(array, dtype=float)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what}: expected read counts, found {int((~np.isfinite(array)).sum())}"
-                         " missing or infinite values")
-    if (array < 0).any():
-        raise ValueError(f"{what}: expected read counts, found negative values (min "
-                         f"{array.min():.3g}): log-ratios or centred data?")
-    fraction = np.abs(array - np.round(array))
-    if (fraction > 1e-6).any():
-        kind = "log-scale values" if looks_logged(array) else "normalised (non-integer) values"
-        raise ValueError(f"{what}: expected read counts (non-negative integers), found {kind} "
-                         f"(max {array.max():.3g}); pass raw counts, or skip this step")
-
-
-def require_log_scale(values: pd.DataFrame, what: str = "input") -> None:
-    """Refuse values that look unlogged (some value above :data:`LOG_SCALE_MAX`)."""
-    if not looks_logged(values):
-        raise ValueError(f"{what}: expected log-scale expression (e.g. log2(CPM + 1)), found "
-                         f"values up to {np.nanmax(np.asarray(values, float)):.3g}; log them "
-                         "first (log_expression)")
-
-
 def cpm(counts: pd.DataFrame, check_units: bool = True) -> pd.DataFrame:
     """Counts per million mapped reads of each sample (rows); refuses input that is not counts
     unless ``check_units`` is False."""
@@ -117,8 +83,8 @@ def tpm(counts: pd.DataFrame, lengths: pd.Series) -> pd.DataFrame:
 def log_expression(values: pd.DataFrame, pseudocount: float = 1.0,
                    check_units: bool = True) -> pd.DataFrame:
     """``log2(x + pseudocount)``: the scale on which batches and ages act additively. Values
-    that already look logged (:func:`looks_logged`) are refused unless ``check_units`` is
-    False, since logging twice silently compresses every difference."""
+    that already look logged (:func:`~helpers.data.formats.looks_logged`) are refused unless
+    ``check_units`` is False, since logging twice silently compresses every difference."""
     if (values < 0).to_numpy().any():
         raise ValueError("negative expression values cannot be log-transformed")
     if check_units and looks_logged(values):

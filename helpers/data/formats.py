@@ -1,6 +1,7 @@
 """What every reader of a real source format shares: the error that names the file and the
-field, text streams of plain, gzip and zip files, checked parsing of numeric rows, unique ids
-and beta-value checks. Each source format has its own module beside this one."""
+field, text streams of plain, gzip and zip files, checked parsing of numeric rows, unique ids,
+ages written as text, and the unit checks (beta values, read counts, log-scale expression).
+Each source format has its own module beside this one."""
 
 from __future__ import annotations
 
@@ -130,3 +131,46 @@ def parse_age_text(text, where: str) -> tuple[float, float]:
         return float(age_from_gestational_weeks(weeks)), weeks
     raise DataFormatError(f"{where}: age {value!r} is neither years ('55 yr') nor weeks of "
                           "gestation ('21wk')")
+
+
+# The largest value a log2-scale expression matrix plausibly holds: log2 of 1e9 (a million
+# TPM is the whole library) is about 30. Linear counts, CPM, TPM or FPKM of thousands of genes
+# always exceed it somewhere.
+LOG_SCALE_MAX = 30.0
+
+
+def looks_logged(values: pd.DataFrame) -> bool:
+    """Whether a matrix is probably on a log scale already: every finite value at most
+    :data:`LOG_SCALE_MAX` (counts and linear units of a whole transcriptome exceed it)."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    return finite.size > 0 and float(finite.max()) <= LOG_SCALE_MAX
+
+
+def require_counts(values: pd.DataFrame, what: str = "input") -> None:
+    """Refuse values that are not read counts (negative, non-integer, or already logged), with
+    an error that says what was expected and what was found (a sparse matrix: its stored
+    values)."""
+    import scipy.sparse as sp
+
+    array = values.data if sp.issparse(values) else np.asarray(values, dtype=float)
+    array = np.asarray(array, dtype=float)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: expected read counts, found {int((~np.isfinite(array)).sum())}"
+                         " missing or infinite values")
+    if (array < 0).any():
+        raise ValueError(f"{what}: expected read counts, found negative values (min "
+                         f"{array.min():.3g}): log-ratios or centred data?")
+    fraction = np.abs(array - np.round(array))
+    if (fraction > 1e-6).any():
+        kind = "log-scale values" if looks_logged(array) else "normalised (non-integer) values"
+        raise ValueError(f"{what}: expected read counts (non-negative integers), found {kind} "
+                         f"(max {array.max():.3g}); pass raw counts, or skip this step")
+
+
+def require_log_scale(values: pd.DataFrame, what: str = "input") -> None:
+    """Refuse values that look unlogged (some value above :data:`LOG_SCALE_MAX`)."""
+    if not looks_logged(values):
+        raise ValueError(f"{what}: expected log-scale expression (e.g. log2(CPM + 1)), found "
+                         f"values up to {np.nanmax(np.asarray(values, float)):.3g}; log them "
+                         "first (log_expression)")

@@ -228,8 +228,9 @@ def load_gse69852() -> ad.AnnData:
 
 def load_gtex_expression_set(key: str) -> ad.AnnData:
     """A registered GTEx ExpressionSet (the yarn package's skin or bladder file) as AnnData:
-    X = read counts (samples x Ensembl genes), obs = donor, tissue, sex, age bracket and its
-    midpoint, var = the HGNC symbol and biotype. Counts are checked to be counts."""
+    X = read counts (samples x Ensembl genes), obs = donor, tissue, expression batch
+    (SMGEBTCH), sex, age bracket and its midpoint, var = the HGNC symbol and biotype. Counts
+    are checked to be counts."""
     entry, path = _entry_and_path(key)
     objects = rfiles.read_r(path)
     if len(objects) != 1:
@@ -238,14 +239,14 @@ def load_gtex_expression_set(key: str) -> ad.AnnData:
     if not isinstance(adata, ad.AnnData):
         raise DataFormatError(f"{path}: expected an ExpressionSet, found "
                               f"{type(adata).__name__}")
-    _require_columns(adata.obs, ["SUBJID", "SMTSD", "AGE", "GENDER"], path)
+    _require_columns(adata.obs, ["SUBJID", "SMTSD", "AGE", "GENDER", "SMGEBTCH"], path)
     _require_columns(adata.var, ["hgnc_symbol", "gene_biotype"], path)
     counts = np.asarray(adata.X, dtype=np.float64)
-    if (counts < 0).any() or (np.abs(counts - np.round(counts)) > 1e-6).any():
-        raise DataFormatError(f"{path}: exprs holds values that are not read counts")
+    formats.require_counts(counts, f"{path}: exprs")
     obs = pd.DataFrame({
         "donor": adata.obs["SUBJID"].astype(str).to_numpy(),
         "tissue": adata.obs["SMTSD"].astype(str).to_numpy(),
+        "batch": adata.obs["SMGEBTCH"].astype(str).to_numpy(),
         "sex": adata.obs["GENDER"].map({1: "male", 2: "female"}).to_numpy(),
         "age_bracket": adata.obs["AGE"].astype(str).to_numpy(),
         "age": [age_bracket_midpoint(b) for b in adata.obs["AGE"]],

@@ -15,7 +15,6 @@ for a local folder of wheels) and ``AGING_BOOK_PACKAGE_INDEX`` names another sim
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -29,6 +28,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import pooch
 
 PIP_ARGS_ENV = "AGING_BOOK_PIP_ARGS"
 INDEX_ENV = "AGING_BOOK_PACKAGE_INDEX"
@@ -68,14 +69,6 @@ class PackageSource:
         return self.distribution.endswith(".whl")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_distribution(source: PackageSource, folder: Path) -> Path:
     """The distribution file in ``folder``, fetched unless already there (a wheel with pip, an
     sdist from the simple index), with its sha256 checked (a mismatch deletes it and raises)."""
@@ -85,7 +78,7 @@ def download_distribution(source: PackageSource, folder: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
             fetched = (_pip_wheel if source.is_wheel else _index_sdist)(source, Path(tmp))
             fetched.replace(target)
-    actual = _sha256(target)
+    actual = pooch.file_hash(str(target), alg="sha256")
     if actual != source.distribution_sha256:
         target.unlink()
         raise DistributionError(f"{target}: sha256 {actual} is not the registered "

@@ -203,8 +203,7 @@ def _s4(obj: RObject, classes: list[str], where: str):
     """The S4 classes the book meets: S4Vectors DataFrame, AnnotatedDataFrame, ExpressionSet."""
     if {"DFrame", "DataFrame"} & set(classes):
         rownames, columns = rdata_xdr.s4_dataframe_columns(obj, where)
-        return pd.DataFrame({k: v for k, v in columns.items()},
-                            index=None if rownames is None else pd.Index(rownames))
+        return pd.DataFrame(columns, index=None if rownames is None else pd.Index(rownames))
     if "AnnotatedDataFrame" in classes:
         return to_python(_slot(obj, "data", where), f"{where}@data")
     if "ExpressionSet" in classes:

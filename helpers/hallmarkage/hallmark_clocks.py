@@ -301,8 +301,7 @@ def cross_validate_profiles(profiles: pseudobulk.Profiles, gene_sets: dict[str, 
     folds = folds.reindex(profiles.obs.index)
     if folds.isna().any():
         raise ValueError(f"{int(folds.isna().sum())} samples have no fold")
-    shared = profiles.obs.groupby("donor", observed=True).apply(
-        lambda g: folds.loc[g.index].nunique(), include_groups=False)
+    shared = folds.groupby(profiles.obs["donor"], observed=True).nunique()
     if (shared > 1).any():
         raise ValueError(f"donors in several folds: {list(shared.index[shared > 1][:3])}")
     predictions, penalties = [], []
@@ -314,3 +313,11 @@ def cross_validate_profiles(profiles: pseudobulk.Profiles, gene_sets: dict[str, 
                                      predict(clock, scored, test_rows), fold=int(fold)))
             penalties.append({"fold": int(fold), "clock": kind, "alpha": clock.ridge.alpha})
     return pd.concat(predictions), pd.DataFrame(penalties)
+
+
+def mean_age_out_of_fold(obs: pd.DataFrame, folds: pd.Series) -> pd.Series:
+    """The baseline every clock must beat, on the same folds: each sample predicted as the mean
+    age of the samples outside its fold."""
+    folds = folds.reindex(obs.index)
+    means = {fold: obs.loc[folds != fold, "age"].mean() for fold in folds.unique()}
+    return folds.map(means).rename("predicted")

@@ -104,3 +104,19 @@ def add_scores(adata: ad.AnnData, scores: pd.DataFrame) -> list[str]:
     kept = adata.obs.drop(columns=[c for c in scores.columns if c in adata.obs])
     adata.obs = pd.concat([kept, scores.set_axis(adata.obs_names)], axis=1)
     return list(scores.columns)
+
+
+def age_association(scores: pd.DataFrame, age: pd.Series, within: pd.Series | None = None
+                    ) -> pd.DataFrame:
+    """Per score column: Spearman's rho and p with age and the Benjamini-Hochberg FDR over the
+    columns; with ``within`` (e.g. tissue), each group's mean score is removed first, so that
+    differences between groups do not pass for an age effect."""
+    from scipy import stats
+
+    if within is not None:
+        scores = scores - scores.groupby(pd.Series(within, index=scores.index)).transform("mean")
+    tests = [stats.spearmanr(scores[c], age) for c in scores.columns]
+    p = np.array([test[1] for test in tests])
+    return pd.DataFrame({"rho": [test[0] for test in tests], "p": p,
+                         "fdr": stats.false_discovery_control(p, method="bh")},
+                        index=scores.columns)

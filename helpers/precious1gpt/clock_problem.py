@@ -81,8 +81,8 @@ def clock_problem(data: multimodal.ClockData, seed: int, test_size: float = 0.2,
 def split_id(test: pd.Index, valid: pd.Index) -> str:
     """A short hash of which samples are held out and which validate: two folds of one
     cross-validation never share a study, since each was tuned on its own training part."""
-    blob = "|".join(sorted(map(str, test))) + "#" + "|".join(sorted(map(str, valid)))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return cache_key("split", {"test": sorted(map(str, test)),
+                               "valid": sorted(map(str, valid))})[:12]
 
 
 def prediction_frame(problem: ClockProblem, ids: pd.Index, predicted) -> pd.DataFrame:

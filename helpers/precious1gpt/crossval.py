@@ -106,12 +106,14 @@ def cross_validate(data: multimodal.ClockData, folds: pd.DataFrame | pd.Series,
                    patience: int = 10, valid_size: float = 0.1, group: str | None = None,
                    valid_stratify: tuple[str, ...] = ("tissue", "modality"),
                    n_features: int | None = None, workdir: Path | None = None,
-                   progress: bool = False, storage: str | None = None) -> CrossValidation:
+                   progress: bool = False, storage: str | None = None,
+                   target: str | None = None) -> CrossValidation:
     """Every model kind in ``models`` on every fold of every repeat of ``folds`` (samples x
     repeats, fold numbers; a Series is one repeat). ``hyperparameters`` maps a model kind to
     its settings (networks: ``transformer_clock`` keys, default the paper's; ElasticNet:
     modality -> alpha, l1_ratio, default an inner CV); ``tune_trials`` > 0 searches them
-    inside each training fold instead (nested CV; in-memory studies unless ``storage``)."""
+    inside each training fold instead (nested CV; in-memory studies unless ``storage``).
+    ``target`` defaults to the data's."""
     folds = folds.to_frame(0) if isinstance(folds, pd.Series) else folds
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -128,7 +130,8 @@ def cross_validate(data: multimodal.ClockData, folds: pd.DataFrame | pd.Series,
             problem = clock_problem(data, seed, valid_size=valid_size, max_epochs=max_epochs,
                                     patience=patience, workdir=workdir, progress=progress,
                                     about=about, test=test, group=group,
-                                    valid_stratify=valid_stratify, n_features=n_features)
+                                    valid_stratify=valid_stratify, n_features=n_features,
+                                    target=target)
             training_sets[(int(repeat), int(fold))] = problem.train
             for model in models:
                 predicted, chosen = predict_fold(problem, model,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.common import metrics, splits
-from helpers.precious1gpt import baselines, transformer_clock
-from helpers.precious1gpt.clock_problem import ClockProblem, clock_problem, prediction_frame
+from helpers.precious1gpt import baselines, crossval, transformer_clock
+from helpers.precious1gpt.clock_problem import ClockProblem, prediction_frame
 
 
 def holdout_predictions(problem: ClockProblem, predicted) -> pd.DataFrame:
@@ -28,23 +28,20 @@ def fit_final(problem: ClockProblem, kind: str, hp: dict, label: str | None = No
 def cross_validate(problem: ClockProblem, kind: str, hp: dict, n_folds: int = 5
                    ) -> list[pd.DataFrame]:
     """Supplementary Table 1: folds stratified by tissue and modality; each fold is a clock
-    problem of its own (gene scaling refitted, validation split carved from its training part)
-    and reports Table 1's metrics on its test part."""
-    seed, training = problem.training.seed, problem.training
-    folds = splits.cv_folds(problem.data.obs, n_folds, by=("tissue", "modality"), seed=seed)
-    tables = []
-    for fold in range(n_folds):
-        part = clock_problem(problem.data, seed, valid_size=problem.settings["valid_size"],
-                             max_epochs=training.max_epochs, patience=training.patience,
-                             target=problem.settings["target"], workdir=training.workdir,
-                             progress=training.progress, about=problem.settings,
-                             test=folds.index[folds == fold])
-        result = transformer_clock.fit(kind, hp, part.rows("fit"), part.rows("valid"),
-                                       part.space.genes, part.training,
-                                       label=f"fold {fold + 1}/{n_folds}")
-        predicted = transformer_clock.predict(result.model, part.rows("test"))
-        tables.append(metrics.modality_table(holdout_predictions(part, predicted)))
-    return tables
+    problem of its own (gene scaling refitted, validation split carved from its training part,
+    :func:`helpers.precious1gpt.crossval.cross_validate`) and reports Table 1's metrics on its
+    test part."""
+    training = problem.training
+    folds = splits.cv_folds(problem.data.obs, n_folds, by=("tissue", "modality"),
+                            seed=training.seed)
+    cv = crossval.cross_validate(problem.data, folds, models=(kind,), hyperparameters={kind: hp},
+                                 seed=training.seed, max_epochs=training.max_epochs,
+                                 patience=training.patience,
+                                 valid_size=problem.settings["valid_size"],
+                                 workdir=training.workdir, progress=training.progress,
+                                 target=problem.settings["target"])
+    return [metrics.modality_table(part.set_index("sample"))
+            for _, part in cv.predictions.groupby("fold", sort=True)]
 
 
 def elasticnet_predictions(problem: ClockProblem, params: dict[str, dict]) -> pd.DataFrame:
