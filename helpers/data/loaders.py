@@ -256,3 +256,70 @@ def load_gtex_expression_set(key: str) -> ad.AnnData:
     out.uns["provenance"] = entry.provenance
     out.uns["modality"] = "expression"
     return out
+
+
+def read_donor_pseudobulks(source, where: str) -> ad.AnnData:
+    """Per-donor pseudobulks from an h5ad (a path or the verified bytes): one row per donor,
+    X log1p-normalised expression, obs ``age`` (years) and ``dataset``. Refuses what a clock
+    cannot use, naming the file and the field: duplicated donors or genes, a missing or
+    non-numeric age, missing values, and counts or unlogged values instead of log1p values."""
+    try:
+        data = ad.read_h5ad(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except Exception as error:  # h5py/anndata raise many kinds on a truncated or foreign file
+        raise DataFormatError(f"{where}: not a readable h5ad file ({error})") from error
+    _require_columns(data.obs, ["age", "dataset"], Path(where))
+    if data.obs_names.has_duplicates:
+        repeated = data.obs_names[data.obs_names.duplicated()].unique()[:3].tolist()
+        raise DataFormatError(f"{where}: obs names (donors) repeat: {repeated}")
+    if data.var_names.has_duplicates:
+        repeated = data.var_names[data.var_names.duplicated()].unique()[:3].tolist()
+        raise DataFormatError(f"{where}: var names (gene symbols) repeat: {repeated}")
+    age = pd.to_numeric(data.obs["age"], errors="coerce")
+    bad = data.obs_names[age.isna() | (age < 0) | (age > 120)]
+    if len(bad):
+        raise DataFormatError(f"{where}: field age is missing, non-numeric or outside 0-120 "
+                              f"years for {len(bad)} donor(s), e.g. {bad[:3].tolist()}")
+    values = data.X.toarray() if hasattr(data.X, "toarray") else np.asarray(data.X)
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataFormatError(f"{where}: X holds {int((~np.isfinite(values)).sum())} missing "
+                              "or infinite values")
+    if (values < 0).any():
+        raise DataFormatError(f"{where}: X holds negative values (min {values.min():.3g}); "
+                              "expected log1p-normalised expression")
+    if not formats.looks_logged(values) or np.array_equal(values, np.round(values)):
+        raise DataFormatError(f"{where}: X looks like counts or unlogged values (max "
+                              f"{values.max():.3g}, integer-valued: "
+                              f"{np.array_equal(values, np.round(values))}); expected "
+                              "log1p-normalised expression")
+    obs = pd.DataFrame({"donor": data.obs_names.astype(str), "age": age.to_numpy(float),
+                        "dataset": data.obs["dataset"].astype(str).to_numpy()},
+                       index=pd.Index(data.obs_names.astype(str), name="donor_id"))
+    return ad.AnnData(X=values, obs=obs, var=pd.DataFrame(index=data.var_names.astype(str)))
+
+
+def load_cd4t_pseudobulk() -> ad.AnnData:
+    """The 755 real CD4 T-cell donor pseudobulks (AIDA, a lupus cohort, Zhang) of the
+    grnimmuneclock package: X = log1p-normalised expression of its 2,025 genes, obs = donor,
+    exact age and dataset (:func:`read_donor_pseudobulks`; read from the verified bytes)."""
+    entry = load_registry()["cd4t_pseudobulk"]
+    adata = read_donor_pseudobulks(verified_bytes("cd4t_pseudobulk"), str(entry.path))
+    adata.uns["provenance"] = entry.provenance
+    adata.uns["modality"] = "expression"
+    return adata
+
+
+def load_cd4t_aging_stats() -> pd.DataFrame:
+    """The package's per-gene age statistics of the same pseudobulks (``pooled_rho``, its
+    pooled correlation of each gene with age), indexed by gene: an outside reference."""
+    entry = load_registry()["cd4t_aging_stats"]
+    table = pd.read_csv(io.BytesIO(verified_bytes("cd4t_aging_stats")))
+    _require_columns(table, ["gene", "pooled_rho"], Path(entry.path))
+    if table["gene"].duplicated().any():
+        raise DataFormatError(f"{entry.path}: field gene repeats "
+                              f"{table['gene'][table['gene'].duplicated()].tolist()[:3]}")
+    rho = pd.to_numeric(table["pooled_rho"], errors="coerce")
+    if rho.isna().any() or (rho.abs() > 1).any():
+        raise DataFormatError(f"{entry.path}: field pooled_rho is missing or outside [-1, 1] "
+                              f"for {int((rho.isna() | (rho.abs() > 1)).sum())} genes")
+    return _tag(table.assign(pooled_rho=rho).set_index("gene"), entry)
