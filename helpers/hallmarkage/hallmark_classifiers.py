@@ -34,10 +34,14 @@ def donor_split(obs: pd.DataFrame, test_fraction: float = 0.3, seed: int = 0,
 
 
 def gene_pca_features(adata, train: np.ndarray, n_hvg: int = 2000, n_pcs: int = 30,
-                      seed: int = 0) -> tuple[np.ndarray, pd.Index]:
+                      seed: int = 0, exclude=()) -> tuple[np.ndarray, pd.Index]:
     """Gene-PCA features: HVGs, z-scaling and PCA all fitted on training cells only, then
-    applied to every cell. Returns the features and the HVGs."""
+    applied to every cell; genes in ``exclude`` (e.g. a hallmark's own genes, so that its
+    state is not predicted from the very genes that define it) are left out. Returns the
+    features and the HVGs."""
     train = np.asarray(train, bool)
+    if len(exclude):
+        adata = adata[:, ~adata.var_names.isin(list(exclude))]
     fit = adata[train]
     hvg = sc.pp.highly_variable_genes(fit, n_top_genes=min(n_hvg, adata.n_vars),
                                       flavor="seurat", inplace=False)

@@ -291,6 +291,23 @@ def fit_profile_clocks(profiles: pseudobulk.Profiles, gene_sets: dict[str, list[
     return fitted, scored
 
 
+def profile_fold_fits(profiles: pseudobulk.Profiles, gene_sets: dict[str, list[str]],
+                      folds: pd.Series, settings: Settings, clocks=CLOCKS):
+    """For every fold (``folds``: sample -> fold, donors never split): the fold number, its
+    held-out rows, and the clocks and scored profiles fitted without them
+    (:func:`fit_profile_clocks`)."""
+    folds = folds.reindex(profiles.obs.index)
+    if folds.isna().any():
+        raise ValueError(f"{int(folds.isna().sum())} samples have no fold")
+    shared = folds.groupby(profiles.obs["donor"], observed=True).nunique()
+    if (shared > 1).any():
+        raise ValueError(f"donors in several folds: {list(shared.index[shared > 1][:3])}")
+    for fold in sorted(folds.unique()):
+        test_rows = (folds == fold).to_numpy()
+        fitted, scored = fit_profile_clocks(profiles, gene_sets, ~test_rows, settings, clocks)
+        yield int(fold), test_rows, fitted, scored
+
+
 def cross_validate_profiles(profiles: pseudobulk.Profiles, gene_sets: dict[str, list[str]],
                             folds: pd.Series, settings: Settings, clocks=CLOCKS
                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -298,20 +315,13 @@ def cross_validate_profiles(profiles: pseudobulk.Profiles, gene_sets: dict[str, 
     :func:`helpers.common.splits.cv_folds` with ``group="donor"``): each fold's clocks and
     hallmark scores are fitted without its samples and predict them. Returns the out-of-fold
     predictions and the ridge penalty chosen per fold and clock."""
-    folds = folds.reindex(profiles.obs.index)
-    if folds.isna().any():
-        raise ValueError(f"{int(folds.isna().sum())} samples have no fold")
-    shared = folds.groupby(profiles.obs["donor"], observed=True).nunique()
-    if (shared > 1).any():
-        raise ValueError(f"donors in several folds: {list(shared.index[shared > 1][:3])}")
     predictions, penalties = [], []
-    for fold in sorted(folds.unique()):
-        test_rows = (folds == fold).to_numpy()
-        fitted, scored = fit_profile_clocks(profiles, gene_sets, ~test_rows, settings, clocks)
+    for fold, test_rows, fitted, scored in profile_fold_fits(profiles, gene_sets, folds,
+                                                             settings, clocks):
         for kind, clock in fitted.items():
             predictions.append(_long(scored, test_rows, kind, "test",
-                                     predict(clock, scored, test_rows), fold=int(fold)))
-            penalties.append({"fold": int(fold), "clock": kind, "alpha": clock.ridge.alpha})
+                                     predict(clock, scored, test_rows), fold=fold))
+            penalties.append({"fold": fold, "clock": kind, "alpha": clock.ridge.alpha})
     return pd.concat(predictions), pd.DataFrame(penalties)
 
 

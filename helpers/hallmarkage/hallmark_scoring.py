@@ -120,3 +120,36 @@ def age_association(scores: pd.DataFrame, age: pd.Series, within: pd.Series | No
     return pd.DataFrame({"rho": [test[0] for test in tests], "p": p,
                          "fdr": stats.false_discovery_control(p, method="bh")},
                         index=scores.columns)
+
+
+def random_gene_sets(genes, sizes, n_draws: int, seed: int = 0) -> dict[str, list[str]]:
+    """``n_draws`` gene sets of every size in ``sizes``, drawn without replacement from
+    ``genes`` (the measured panel): the null a hallmark's score is compared with when the panel
+    itself was selected (named ``random<size>_<draw>``)."""
+    genes = np.asarray(pd.Index(genes).unique().astype(str))
+    rng = np.random.default_rng(seed)
+    sets = {}
+    for size in sorted({int(s) for s in sizes}):
+        if not 1 <= size <= len(genes):
+            raise ValueError(f"a random set of {size} genes needs 1..{len(genes)} (the panel)")
+        for draw in range(n_draws):
+            sets[f"random{size}_{draw}"] = sorted(rng.choice(genes, size, replace=False))
+    return sets
+
+
+def null_percentile(observed: pd.Series, null: pd.Series, sizes: pd.Series) -> pd.DataFrame:
+    """Each hallmark's statistic (e.g. absolute rho with age) against random sets of its size:
+    the null's median, the hallmark's percentile among the draws and the one-sided empirical
+    p-value (1 + draws at least as large) / (1 + draws). ``null`` is indexed by the names
+    :func:`random_gene_sets` gives."""
+    null_size = pd.Series(null.index.str.extract(r"^random(\d+)_", expand=False).astype(int),
+                          index=null.index)
+    rows = {}
+    for name, value in observed.items():
+        draws = null[null_size == int(sizes[name])].to_numpy(float)
+        if draws.size == 0:
+            raise ValueError(f"no random sets of size {int(sizes[name])} for {name!r}")
+        rows[name] = {"genes": int(sizes[name]), "null median": float(np.median(draws)),
+                      "percentile": float((draws < value).mean() * 100),
+                      "empirical p": float((1 + (draws >= value).sum()) / (1 + draws.size))}
+    return pd.DataFrame.from_dict(rows, orient="index")
