@@ -13,6 +13,6 @@ def table(frame: pd.DataFrame, caption: str, hide_index: bool = False, digits: i
     (e.g. ``{"p": "{:.1e}"}``) where the common precision does not suit."""
     styled = frame.style.set_caption(caption).format(precision=digits, thousands=",",
                                                      na_rep="–")
-    if formats:
-        styled = styled.format(formats, na_rep="–")
+    for column, spec in (formats or {}).items():
+        styled = styled.format(spec, subset=[column], na_rep="–")
     return styled.hide(axis="index") if hide_index else styled
