@@ -6,6 +6,8 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= default
+# toc parts executed side by side (helpers.book.run --jobs); the machines have 2 cores
+JOBS    ?= 2
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
@@ -25,11 +27,11 @@ export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(S
 .PHONY: book test install chapters html unit lint clean
 
 book: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.book.run --profile $(PROFILE)
+	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
 	$(MAKE) --no-print-directory html
 
 test: $(STAMP) lint unit | $(STATE)/.dirs
-	$(PY) -m helpers.book.run --profile quick
+	$(PY) -m helpers.book.run --profile quick --jobs $(JOBS)
 	$(MAKE) --no-print-directory html
 
 install: $(STAMP)
@@ -47,7 +49,7 @@ $(STATE)/.dirs:
 	@touch $@
 
 chapters: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.book.run --profile $(PROFILE)
+	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
 
 html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

@@ -39,3 +39,24 @@ def test_cache_key_depends_on_every_parameter():
     assert cache_key("s", {"a": 1, "b": 2}) == cache_key("s", {"b": 2, "a": 1})
     assert cache_key("s", {"a": 1}) != cache_key("s", {"a": 2})
     assert cache_key("s", {"a": 1}) != cache_key("t", {"a": 1})
+
+
+def test_a_cache_folder_finished_by_another_process_is_kept(tmp_path):
+    from helpers.data.cache import publish_folder
+
+    folder, ours, theirs = tmp_path / "atlas", tmp_path / "atlas.partial-1", tmp_path / "x"
+    for path, text in ((ours, "ours"), (theirs, "theirs")):
+        path.mkdir()
+        (path / "done.txt").write_text(text)
+    publish_folder(ours, folder, "done.txt")  # nothing there yet: ours moves into place
+    assert (folder / "done.txt").read_text() == "ours" and not ours.exists()
+    theirs.rename(tmp_path / "atlas.partial-2")
+    publish_folder(tmp_path / "atlas.partial-2", folder, "done.txt")  # finished first: kept
+    assert (folder / "done.txt").read_text() == "ours"
+    assert not (tmp_path / "atlas.partial-2").exists()
+    (folder / "done.txt").unlink()  # an unfinished folder is replaced
+    late = tmp_path / "atlas.partial-3"
+    late.mkdir()
+    (late / "done.txt").write_text("late")
+    publish_folder(late, folder, "done.txt")
+    assert (folder / "done.txt").read_text() == "late"

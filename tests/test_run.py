@@ -98,3 +98,42 @@ def test_unknown_profile_lists_known_ones(tmp_path):
     book = _book(tmp_path, {"good": "1"})
     with pytest.raises(FileNotFoundError, match=r"known: \['quick'\]"):
         run.load_profile("fast", book)
+
+
+def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, monkeypatch):
+    import threading
+    import time as clock
+
+    (tmp_path / "notebooks" / "profiles").mkdir(parents=True)
+    (tmp_path / "notebooks" / "profiles" / "quick.yml").write_text("all: {}\nchapters: {}\n")
+    (tmp_path / "_toc.yml").write_text(textwrap.dedent("""\
+        format: jb-book
+        root: book/intro
+        parts:
+          - caption: One
+            chapters: [{file: chapters/a1}, {file: chapters/a2}]
+          - caption: Two
+            chapters: [{file: chapters/b1}]
+          - caption: Appendix
+            chapters: [{file: chapters/z_appendix}]
+        """))
+    events, lock = [], threading.Lock()
+
+    def fake(chapter, profile, overrides, root):
+        with lock:
+            events.append(("start", chapter))
+        clock.sleep(0.2 if chapter == "a1" else 0.05)
+        with lock:
+            events.append(("end", chapter))
+        return run.ChapterResult(chapter, chapter != "b1", 0.1, "" if chapter != "b1" else "x")
+
+    monkeypatch.setattr(run, "run_chapter", fake)
+    chapters = run.chapters_from_toc(tmp_path / "_toc.yml")
+    results = run.run_chapters(chapters, "quick", {}, tmp_path, jobs=2)
+    assert [r.chapter for r in results] == ["a1", "a2", "b1", "z_appendix"]
+    assert [r.ok for r in results] == [True, True, False, True]
+    order = events
+    assert order.index(("start", "b1")) < order.index(("end", "a1"))  # parts side by side
+    assert order.index(("end", "a1")) < order.index(("start", "a2"))  # a part stays in order
+    last_end = max(order.index(("end", c)) for c in ("a1", "a2", "b1"))
+    assert order.index(("start", "z_appendix")) > last_end  # the appendix waits for all

@@ -4,6 +4,10 @@
 order) from ``notebooks/<name>.md`` into ``chapters/<name>.ipynb``; ``--chapter NAME -p KEY
 VALUE`` reruns one chapter with papermill-style overrides. Exits non-zero naming the failing
 chapter and cell.
+
+With ``--jobs N`` the toc's parts run side by side, N at a time: the chapters of one part stay in
+order (a later chapter may reuse what an earlier one cached, e.g. the trained clock), and the
+Appendix part, which reads every other chapter's results, runs after all of them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import yaml
 from helpers.paths import ROOT
 
 EXECUTED_DIR = "chapters"
+AFTER_ALL = "Appendix"  # toc parts whose caption starts with this run after every other part
 SOURCE_DIR = "notebooks"
 PROFILES_DIR = Path(SOURCE_DIR) / "profiles"
 
@@ -44,21 +51,48 @@ class ChapterResult:
 
 def chapters_from_toc(toc_path: Path) -> list[str]:
     """Names of the executed chapters the toc lists (``chapters/<name>``), in toc order."""
+    return _chapters_in(yaml.safe_load(Path(toc_path).read_text()))
+
+
+def toc_parts(toc_path: Path) -> list[tuple[str, list[str]]]:
+    """The toc's parts as (caption, executed chapters in order); chapters outside any part
+    form one part with an empty caption."""
+    doc = yaml.safe_load(Path(toc_path).read_text())
+    parts = [(part.get("caption") or "", _chapters_in(part)) for part in doc.get("parts") or []]
+    loose = _chapters_in({"chapters": doc.get("chapters") or []})
+    return [p for p in ([("", loose)] if loose else []) + parts if p[1]]
+
+
+def _chapters_in(node) -> list[str]:
     found: list[str] = []
 
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            target = node.get("file")
+    def walk(item) -> None:
+        if isinstance(item, dict):
+            target = item.get("file")
             if isinstance(target, str) and target.startswith(f"{EXECUTED_DIR}/"):
                 found.append(Path(target).stem)
-            for value in node.values():
+            for value in item.values():
                 walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
+        elif isinstance(item, list):
+            for element in item:
+                walk(element)
 
-    walk(yaml.safe_load(Path(toc_path).read_text()))
+    walk(node)
     return found
+
+
+def run_groups(chapters: list[str], parts: list[tuple[str, list[str]]]
+               ) -> tuple[list[list[str]], list[str]]:
+    """The requested chapters grouped for a parallel run: one ordered group per toc part, and
+    the chapters of the Appendix parts, to run after all groups."""
+    wanted = set(chapters)
+    groups = [[c for c in names if c in wanted] for caption, names in parts
+              if not caption.startswith(AFTER_ALL)]
+    last = [c for caption, names in parts if caption.startswith(AFTER_ALL)
+            for c in names if c in wanted]
+    grouped = {c for group in groups for c in group} | set(last)
+    groups = [g for g in groups if g] + [[c] for c in chapters if c not in grouped]
+    return groups, last
 
 
 def load_profile(name: str, root: Path = ROOT) -> dict:
@@ -138,32 +172,50 @@ def source_code_cell(notebook, failed_source: str) -> tuple[int, str]:
 
 
 def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
-                 root: Path = ROOT, out=None) -> list[ChapterResult]:
-    """Execute the chapters in order, printing a line and wall time for each."""
-    import jupytext
-
+                 root: Path = ROOT, out=None, jobs: int = 1) -> list[ChapterResult]:
+    """Execute the chapters, printing a line and wall time for each: in order, or with
+    ``jobs`` > 1 one toc part per worker (see the module docstring). Results in input order."""
     out = out or sys.stdout
     profile = load_profile(profile_name, root)
-    results = []
-    for i, chapter in enumerate(chapters, start=1):
-        source = root / SOURCE_DIR / f"{chapter}.md"
-        print(f"[{i}/{len(chapters)}] {chapter} (profile {profile_name}) ...", file=out,
-              flush=True)
-        start = time.perf_counter()
-        try:
-            if not source.is_file():
-                raise ChapterError(chapter, f"source {source} does not exist")
-            notebook = jupytext.read(source)
-            params = chapter_parameters(chapter, declared_parameters(notebook), profile, overrides)
-            execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params,
-                            root)
-            result = ChapterResult(chapter, True, time.perf_counter() - start)
-        except ChapterError as err:
-            result = ChapterResult(chapter, False, time.perf_counter() - start, str(err))
-        status = "ok" if result.ok else f"FAILED: {result.message}"
-        print(f"    {status} in {result.seconds:.1f} s", file=out, flush=True)
-        results.append(result)
-    return results
+    lock = threading.Lock()
+    position = {chapter: i for i, chapter in enumerate(chapters, start=1)}
+
+    def run(chapter: str) -> ChapterResult:
+        with lock:
+            print(f"[{position[chapter]}/{len(chapters)}] {chapter} (profile {profile_name}) ...",
+                  file=out, flush=True)
+        result = run_chapter(chapter, profile, overrides, root)
+        with lock:
+            status = "ok" if result.ok else f"FAILED: {result.message}"
+            print(f"    {chapter}: {status} in {result.seconds:.1f} s", file=out, flush=True)
+        return result
+
+    if jobs <= 1 or len(chapters) <= 1:
+        return [run(chapter) for chapter in chapters]
+    groups, last = run_groups(chapters, toc_parts(root / "_toc.yml"))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = [r for rs in pool.map(lambda group: [run(c) for c in group], groups) for r in rs]
+    done += [run(chapter) for chapter in last]
+    by_name = {r.chapter: r for r in done}
+    return [by_name[chapter] for chapter in chapters]
+
+
+def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT
+                ) -> ChapterResult:
+    """Execute one chapter under a loaded profile; a failure is returned, not raised."""
+    import jupytext
+
+    source = root / SOURCE_DIR / f"{chapter}.md"
+    start = time.perf_counter()
+    try:
+        if not source.is_file():
+            raise ChapterError(chapter, f"source {source} does not exist")
+        notebook = jupytext.read(source)
+        params = chapter_parameters(chapter, declared_parameters(notebook), profile, overrides)
+        execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params, root)
+        return ChapterResult(chapter, True, time.perf_counter() - start)
+    except ChapterError as err:
+        return ChapterResult(chapter, False, time.perf_counter() - start, str(err))
 
 
 def summary_table(results: list[ChapterResult]) -> str:
@@ -186,6 +238,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                         help="run only this chapter (repeatable); default: all in _toc.yml")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
                         help="override one parameter of the chapter named with --chapter")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="toc parts run side by side, this many at a time (default 1)")
     parser.add_argument("--list", action="store_true", help="list the chapters and exit")
     args = parser.parse_args(argv)
 
@@ -200,8 +254,14 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     if args.parameter and len(chapters) != 1:
         parser.error("-p overrides apply to one chapter: name it with --chapter")
 
-    results = run_chapters(chapters, args.profile, parse_overrides(args.parameter), root)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give 1 or more")
+    start = time.perf_counter()
+    results = run_chapters(chapters, args.profile, parse_overrides(args.parameter), root,
+                           jobs=args.jobs)
     print("\n" + summary_table(results))
+    if args.jobs > 1:
+        print(f"wall time with --jobs {args.jobs}: {time.perf_counter() - start:.1f} s")
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"FAILED {r.message}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,3 +76,17 @@ def cached_frame(stage: str, params: dict, compute: Callable[[], pd.DataFrame]) 
 def output_dir(chapter: str, profile: str, seed: int) -> Path:
     """Where a chapter keeps what it computes for a profile and seed (studies, models)."""
     return cache_dir() / "outputs" / chapter / f"{profile}-seed{seed}"
+
+
+def publish_folder(partial: Path, folder: Path, marker: str) -> None:
+    """Move a finished cache folder into place; when another process finished the same one
+    first (its ``marker`` file exists), keep theirs (same inputs, same content) and drop ours."""
+    if not (folder / marker).is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            partial.rename(folder)
+            return
+        except OSError:
+            if not (folder / marker).is_file():
+                raise
+    shutil.rmtree(partial, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import yaml
 from scipy import stats
 
 from helpers.common import designs, expression
-from helpers.data.cache import cache_key
+from helpers.data.cache import cache_key, publish_folder
 from helpers.data.registry import cache_dir
 from helpers.hallmarkage import hallmark_sets
 from helpers.paths import DATA
@@ -355,12 +356,11 @@ def atlas_for(profile: str = "quick", seed: int = 0, **overrides) -> Atlas:
         return Atlas.load(folder)
     log_cpm, _, _ = expression.real_muscle_log_cpm()
     atlas = simulate(log_cpm, hallmark_sets.load_frameworks(), design, sizes, seed)
-    partial = folder.with_name(folder.name + ".partial")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process
     shutil.rmtree(partial, ignore_errors=True)
     atlas.save(partial)
     (partial / "settings.json").write_text(json.dumps({"sizes": sizes, "seed": seed}))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    publish_folder(partial, folder, "programs.csv")
     return atlas
 
 

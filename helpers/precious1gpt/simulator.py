@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from scipy.special import expit, logit
 from helpers.common import designs
 from helpers.common.clocks import horvath_transform
 from helpers.data import loaders
-from helpers.data.cache import cache_key
+from helpers.data.cache import cache_key, publish_folder
 from helpers.data.registry import cache_dir
 from helpers.precious1gpt import anchors, cohorts
 
@@ -397,9 +398,8 @@ def cohorts_for(profile: str = "quick", seed: int = 0, inputs: tuple | None = No
     if (folder / "settings.json").is_file():
         return Cohorts.load(folder)
     simulated = simulate(*(inputs or real_inputs(design)), design, sizes, seed)
-    partial = folder.with_name(folder.name + ".partial")
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process
     shutil.rmtree(partial, ignore_errors=True)
     simulated.save(partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    publish_folder(partial, folder, "settings.json")
     return simulated
