@@ -128,6 +128,8 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
         return run.ChapterResult(chapter, chapter != "b1", 0.1, "" if chapter != "b1" else "x")
 
     monkeypatch.setattr(run, "run_chapter", fake)
+    for name in run.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)  # restored after the test
     chapters = run.chapters_from_toc(tmp_path / "_toc.yml")
     results = run.run_chapters(chapters, "quick", {}, tmp_path, jobs=2)
     assert [r.chapter for r in results] == ["a1", "a2", "b1", "z_appendix"]
@@ -137,3 +139,6 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
     assert order.index(("end", "a1")) < order.index(("start", "a2"))  # a part stays in order
     last_end = max(order.index(("end", c)) for c in ("a1", "a2", "b1"))
     assert order.index(("start", "z_appendix")) > last_end  # the appendix waits for all
+    import os
+
+    assert all(os.environ[name] == "1" for name in run.THREAD_VARIABLES)  # one thread each

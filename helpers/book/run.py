@@ -7,13 +7,15 @@ chapter and cell.
 
 With ``--jobs N`` the toc's parts run side by side, N at a time: the chapters of one part stay in
 order (a later chapter may reuse what an earlier one cached, e.g. the trained clock), and the
-Appendix part, which reads every other chapter's results, runs after all of them.
+Appendix part, which reads every other chapter's results, runs after all of them. Each kernel
+then uses one compute thread (:func:`one_thread_per_kernel`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 import threading
 import time
@@ -192,12 +194,25 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
 
     if jobs <= 1 or len(chapters) <= 1:
         return [run(chapter) for chapter in chapters]
+    one_thread_per_kernel()
     groups, last = run_groups(chapters, toc_parts(root / "_toc.yml"))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = [r for rs in pool.map(lambda group: [run(c) for c in group], groups) for r in rs]
     done += [run(chapter) for chapter in last]
     by_name = {r.chapter: r for r in done}
     return [by_name[chapter] for chapter in chapters]
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
+
+def one_thread_per_kernel() -> None:
+    """Kernels started from now on use one compute thread each (unless the caller set these
+    variables): chapters running side by side on few cores otherwise oversubscribe them, and
+    the spinning OpenMP threads of torch and BLAS slow every chapter several-fold."""
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
 
 
 def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT
