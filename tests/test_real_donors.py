@@ -120,9 +120,9 @@ def test_bulk_scores_on_the_real_panel_equal_scanpy_score_genes():
     np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), atol=1e-6)
 
 
-def test_repeated_cross_validation_predicts_every_donor_once_per_repeat_unseen(monkeypatch):
-    profiles, sets = donors()
-    folds = splits.repeated_folds(profiles.obs, 4, 2, by=("dataset",), group="donor", seed=0)
+@pytest.fixture
+def fitted_training_rows(monkeypatch) -> list[np.ndarray]:
+    """The training rows of every clock fit, in call order (a spy on fit_profile_clocks)."""
     seen = []
     original = hallmark_clocks.fit_profile_clocks
 
@@ -131,13 +131,20 @@ def test_repeated_cross_validation_predicts_every_donor_once_per_repeat_unseen(m
         return original(profiles_, sets_, train_rows, *args, **kwargs)
 
     monkeypatch.setattr(hallmark_clocks, "fit_profile_clocks", spy)
+    return seen
+
+
+def test_repeated_cross_validation_predicts_every_donor_once_per_repeat_unseen(
+        fitted_training_rows):
+    profiles, sets = donors()
+    folds = splits.repeated_folds(profiles.obs, 4, 2, by=("dataset",), group="donor", seed=0)
     settings = hallmark_clocks.Settings(n_hvg=80, n_pcs=8, seed=0)
     cv = donor_clocks.repeated_cross_validation(profiles, sets, folds, settings)
     counts = cv.predictions.groupby(["clock", "repeat"])["donor"].agg(["size", "nunique"])
     assert (counts["size"] == len(profiles.obs)).all() and (counts["nunique"] == 60).all()
-    assert len(seen) == 8
-    for train_rows, (repeat, fold) in zip(seen, [(r, f) for r in (0, 1) for f in range(4)],
-                                          strict=True):
+    assert len(fitted_training_rows) == 8
+    expected = [(repeat, fold) for repeat in (0, 1) for fold in range(4)]
+    for train_rows, (repeat, fold) in zip(fitted_training_rows, expected, strict=True):
         held_out = (folds[repeat] == fold).to_numpy()
         assert not (train_rows & held_out).any() and (train_rows | held_out).all()
     # the mean-age baseline is the training donors' mean
@@ -168,20 +175,12 @@ def test_scrambling_held_out_donors_changes_nothing_fitted_for_their_fold():
                            b.coefficients[b.coefficients["fold"] == 1]["coefficient"])
 
 
-def test_leave_one_dataset_out_holds_out_exactly_one_dataset(monkeypatch):
+def test_leave_one_dataset_out_holds_out_exactly_one_dataset(fitted_training_rows):
     profiles, sets = donors()
-    seen = []
-    original = hallmark_clocks.fit_profile_clocks
-
-    def spy(profiles_, sets_, train_rows, *args, **kwargs):
-        seen.append(np.asarray(train_rows, bool).copy())
-        return original(profiles_, sets_, train_rows, *args, **kwargs)
-
-    monkeypatch.setattr(hallmark_clocks, "fit_profile_clocks", spy)
     settings = hallmark_clocks.Settings(n_hvg=80, n_pcs=8, seed=0)
     table, predictions = donor_clocks.leave_one_dataset_out(profiles, sets, settings)
     dataset = profiles.obs["dataset"].to_numpy()
-    for train_rows, value in zip(seen, ["a", "b", "c"], strict=True):
+    for train_rows, value in zip(fitted_training_rows, ["a", "b", "c"], strict=True):
         assert set(dataset[~train_rows]) == {value}
         assert set(dataset[train_rows]) == {"a", "b", "c"} - {value}
     assert (table["n_train"] + table["n_test"] == 60).all()
