@@ -81,3 +81,12 @@ def test_spec_without_a_field_names_it(tmp_path):
                     "      h: {label: H, genes: [A]}\n")
     with pytest.raises(formats.DataFormatError, match=r"F/h lacks field\(s\) \['paper_text'\]"):
         hallmark_sets.read_spec(path)
+
+
+def test_readable_names_and_identical_sets():
+    names = hallmark_sets.readable_names(["HoA2013__stem_cell_exhaustion", "X__a_b"])
+    assert names.loc["HoA2013__stem_cell_exhaustion"].tolist() == ["HoA2013",
+                                                                   "stem cell exhaustion"]
+    assert names.loc["X__a_b", "hallmark"] == "a b"
+    sets = {"a": ["G1", "G2"], "b": ["G2", "G1"], "c": ["G1"]}
+    assert hallmark_sets.identical_sets(sets) == [("a", "b")]

@@ -291,3 +291,21 @@ def test_state_features_can_leave_a_hallmarks_own_genes_out():
     assert not set(genes) & set(sets["rising"])
     _, with_them = hallmark_classifiers.gene_pca_features(adata, train, n_hvg=150, n_pcs=5)
     assert set(with_them) & set(sets["rising"])
+
+
+def test_held_out_errors_beside_the_same_donors_in_cross_validation():
+    cv = pd.DataFrame({"dataset": ["a", "a", "b"], "clock": "hybrid", "age": [30.0, 50, 40],
+                       "predicted": [32.0, 46, 40], "donor": ["d1", "d2", "d3"],
+                       "repeat": 0})
+    lodo = pd.DataFrame({"held-out dataset": ["a", "b"], "clock": "hybrid", "MAE": [5.0, 1.0]})
+    table = donor_clocks.against_cross_validation(lodo, cv)
+    assert table["MAE in CV"].tolist() == [3.0, 0.0] and table["change"].tolist() == [2.0, 1.0]
+    means = donor_clocks.mean_over_repeats(pd.concat([cv, cv.assign(repeat=1, predicted=30.0)]))
+    assert means.set_index("donor").loc["d1", "predicted"] == 31.0
+
+
+def test_age_direction_reads_rho_sign_at_the_fdr_level():
+    association = pd.DataFrame({"rho": [0.3, -0.2, 0.4], "fdr": [0.01, 0.02, 0.2]},
+                               index=["up", "down", "flat"])
+    assert hallmark_scoring.age_direction(association, 0.05).tolist() == ["rises", "falls",
+                                                                          "no trend"]

@@ -84,6 +84,13 @@ def performance(predictions: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     return pd.DataFrame(rows).set_index("clock")
 
 
+def mean_over_repeats(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per clock and donor: the age and the mean of the donor's out-of-fold
+    predictions over repeats."""
+    return (predictions.groupby(["clock", "donor"])[["age", "predicted"]].mean()
+            .reset_index())
+
+
 def mae_difference(predictions: pd.DataFrame, first: str, second: str, n_boot: int = 1000,
                    seed: int = 0, level: float = 0.95) -> dict:
     """MAE of ``first`` minus MAE of ``second`` on the same donors and repeats, with a paired
@@ -91,8 +98,7 @@ def mae_difference(predictions: pd.DataFrame, first: str, second: str, n_boot: i
     errors = (predictions.assign(error=(predictions["predicted"] - predictions["age"]).abs())
               .pivot_table(index=["donor", "repeat"], columns="clock", values="error"))
     diff = (errors[first] - errors[second]).groupby(level="donor").agg(["sum", "count"])
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(diff), np.full(len(diff), 1 / len(diff)), size=n_boot)
+    draws = hallmark_clocks.donor_resamples(len(diff), n_boot, seed)
     boot = (draws @ diff["sum"].to_numpy()) / (draws @ diff["count"].to_numpy())
     tail = (1 - level) / 2
     low, high = np.quantile(boot, [tail, 1 - tail])
@@ -130,6 +136,17 @@ def leave_one_dataset_out(profiles: pseudobulk.Profiles, gene_sets: dict[str, li
                          "test ages": f"{held_out['age'].min():g}-{held_out['age'].max():g}"})
             predictions.append(held_out.assign(clock=kind, predicted=p))
     return pd.DataFrame(rows), pd.concat(predictions, ignore_index=True)
+
+
+def against_cross_validation(held_out: pd.DataFrame, predictions: pd.DataFrame,
+                             column: str = "dataset") -> pd.DataFrame:
+    """:func:`leave_one_dataset_out`'s table with, per held-out value and clock, the same
+    donors' MAE in the repeated cross-validation (``MAE in CV``, where people of their own
+    dataset were in training) and the change out of distribution."""
+    in_cv = (predictions.assign(error=(predictions["predicted"] - predictions["age"]).abs())
+             .groupby([column, "clock"])["error"].mean().rename("MAE in CV"))
+    table = held_out.join(in_cv, on=[f"held-out {column}", "clock"])
+    return table.assign(change=table["MAE"] - table["MAE in CV"])
 
 
 def coefficient_intervals(coefficients: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:

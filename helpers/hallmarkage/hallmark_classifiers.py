@@ -108,6 +108,21 @@ def train_classifiers(features: np.ndarray, scores: pd.DataFrame, train: np.ndar
     return pd.DataFrame(rows), pd.DataFrame(probabilities, index=scores.index)
 
 
+def without_own_genes(adata, scores: pd.DataFrame, gene_sets: dict[str, list[str]],
+                      train: np.ndarray, n_hvg: int = 2000, n_pcs: int = 30, seed: int = 0,
+                      prefix: str = "score") -> pd.DataFrame:
+    """Logistic state classifiers whose gene-PCA features leave out the hallmark's own genes
+    (a control for a score being rebuilt from the genes that define it): one metrics row per
+    hallmark."""
+    rows = []
+    for name, genes in gene_sets.items():
+        features, _ = gene_pca_features(adata, train, n_hvg, n_pcs, seed, exclude=genes)
+        metrics, _ = train_classifiers(features, scores[[f"{prefix}_{name}"]], train,
+                                       models=("logistic",), prefix=prefix, seed=seed)
+        rows.append(metrics)
+    return pd.concat(rows, ignore_index=True)
+
+
 def donor_probabilities(probabilities: pd.DataFrame, donors: pd.Series) -> pd.DataFrame:
     """Sample-level hallmark probabilities (D.7): the mean over each donor's cells."""
     return probabilities.groupby(np.asarray(donors), observed=True).mean()

@@ -204,14 +204,19 @@ def _metrics_from_sums(s: np.ndarray) -> dict[str, np.ndarray]:
                 "pearson_r": syp / np.sqrt(syy * spp)}
 
 
+def donor_resamples(n_donors: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """``n_boot`` bootstrap draws of donors as counts (draws x donors): multiplied with
+    per-donor sums, each row gives one resample's sums."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_donors, np.full(n_donors, 1 / n_donors), size=n_boot)
+
+
 def bootstrap_ci(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
                  ) -> pd.DataFrame:
     """Percentile intervals of MAE, RMSE, R2 and r when donors are resampled with replacement
     (all rows of a drawn donor go in together): the uncertainty that 17 donors leave."""
     sums = _sums(table)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(sums), np.full(len(sums), 1 / len(sums)), size=n_boot)
-    values = _metrics_from_sums(draws @ sums.to_numpy())
+    values = _metrics_from_sums(donor_resamples(len(sums), n_boot, seed) @ sums.to_numpy())
     tail = (1 - level) / 2
     return pd.DataFrame({m: np.nanquantile(v, [tail, 1 - tail]) for m, v in values.items()},
                         index=["low", "high"])

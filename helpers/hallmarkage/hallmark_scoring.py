@@ -122,6 +122,13 @@ def age_association(scores: pd.DataFrame, age: pd.Series, within: pd.Series | No
                         index=scores.columns)
 
 
+def age_direction(association: pd.DataFrame, fdr: float = 0.05) -> pd.Series:
+    """'rises', 'falls' or 'no trend' per row of :func:`age_association` at an FDR level."""
+    return pd.Series(np.where(association["fdr"] >= fdr, "no trend",
+                              np.where(association["rho"] > 0, "rises", "falls")),
+                     index=association.index, name="direction")
+
+
 def random_gene_sets(genes, sizes, n_draws: int, seed: int = 0) -> dict[str, list[str]]:
     """``n_draws`` gene sets of every size in ``sizes``, drawn without replacement from
     ``genes`` (the measured panel): the null a hallmark's score is compared with when the panel

@@ -168,6 +168,24 @@ def kept_gene_sets(report: pd.DataFrame) -> dict[str, list[str]]:
                                    strict=True)}
 
 
+def readable_names(keys) -> pd.DataFrame:
+    """The framework and the readable hallmark name ('stem cell exhaustion') of
+    ``'<framework>__<hallmark>'`` keys (:func:`kept_gene_sets`), indexed by the keys."""
+    keys = pd.Index(keys)
+    parts = keys.str.split("__", n=1)
+    return pd.DataFrame({"framework": parts.str[0],
+                         "hallmark": parts.str[1].str.replace("_", " ")}, index=keys)
+
+
+def identical_sets(gene_sets: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """Pairs of gene sets with exactly the same genes (after detection two hallmarks can
+    become one feature twice)."""
+    names = list(gene_sets)
+    members = [frozenset(gene_sets[n]) for n in names]
+    return [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))
+            if members[i] == members[j]]
+
+
 def framework_summary(report: pd.DataFrame) -> pd.DataFrame:
     """Per framework: hallmarks, kept hallmarks, gene-list sizes (Table S1's counts)."""
     grouped = report.groupby("framework", sort=False)
