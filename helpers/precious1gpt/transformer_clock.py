@@ -12,12 +12,14 @@ directory) and restores the epoch with the lowest validation loss.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
 import tempfile
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,13 +81,26 @@ class Training:
 
 @dataclass
 class FitResult:
-    """A fitted model with its per-epoch history (MAE in years) and wall time."""
+    """A fitted network with its per-epoch history (MAE in years), wall time, set-up time (up
+    to the first batch) and seconds per epoch. ``model`` is the pytorch-tabular
+    ``TabularModel`` around the network (built on first use: trials never need it)."""
 
-    model: object  # pytorch_tabular.TabularModel
+    network: object
     history: pd.DataFrame
     seconds: float
     best_epoch: int
     hyperparameters: dict = field(default_factory=dict)
+    setup_seconds: float = 0.0
+    epoch_seconds: list = field(default_factory=list)
+    build_model: object = None  # () -> TabularModel
+    _model: object = None
+
+    @property
+    def model(self):
+        """pytorch-tabular's ``TabularModel`` holding the trained network."""
+        if self._model is None:
+            self._model = self.build_model() if self.build_model else self.network
+        return self._model
 
 
 def _initialization(activation: str) -> str:
@@ -230,10 +245,302 @@ def l1_callback(strength: float):
     return L1Penalty()
 
 
+# --- training: pytorch-tabular's network and data preparation, a plain loop on tensors -------
+#
+# pytorch-tabular builds the network (its TabTransformer or CategoryEmbedding model, loss and
+# optimizer from its configs) and prepares the data (categorical encoding, target scaling:
+# its TabularDatamodule). Training the network goes through a plain PyTorch loop over tensors
+# rather than Lightning's Trainer: the Trainer's per-step logging and metrics, its per-epoch
+# checkpoint files and a second validation pass made an epoch several times slower than the
+# loop, and its configs, which list every gene name, cost 9-13 s per fit before the first batch
+# (``benchmarks/transformer_epoch_time.py`` measures both against a plain loop).
+# :func:`lightning_fit` keeps the library's own Trainer path as the reference
+# (``tests/test_transformer_clock.py`` compares the two).
+
+PREPARED_CACHE = 2  # prepared splits kept in memory (a study reuses one; CV moves on)
+_prepared: OrderedDict = OrderedDict()
+
+
+def device():
+    """The torch device every fit uses: the first GPU when torch sees one, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def split_fingerprint(genes: list[str], train: pd.DataFrame, valid: pd.DataFrame,
+                      seed: int) -> str:
+    """A digest of what a prepared split depends on: gene order, rows, values, seed."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([list(genes), seed]).encode())
+    for frame in (train, valid):
+        digest.update(json.dumps([str(i) for i in frame.index]).encode())
+        digest.update(np.ascontiguousarray(frame[list(genes)].to_numpy(np.float32)).tobytes())
+        labels = pd.util.hash_pandas_object(frame[[*CATEGORICAL, TARGET]], index=False)
+        digest.update(labels.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _container(config) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.structured(config))
+
+
+def small_config(kind: str, hp: dict, training: Training) -> dict:
+    """The full pytorch-tabular config of one fit without the gene names (``continuous_cols``
+    empty): networks only need the number of genes, which the inferred config carries, and
+    copying 5,000 names through OmegaConf is what made every fit's set-up slow."""
+    from pytorch_tabular.config import DataConfig, OptimizerConfig, TrainerConfig
+
+    data = DataConfig(target=[TARGET], continuous_cols=[], categorical_cols=list(CATEGORICAL),
+                      normalize_continuous_features=False, num_workers=0, pin_memory=False)
+    optimizer = OptimizerConfig(optimizer=hp["optimizer"],
+                                optimizer_params={"weight_decay": hp["l2"]})
+    trainer = TrainerConfig(batch_size=int(hp["batch_size"]), max_epochs=training.max_epochs,
+                            early_stopping=None, checkpoints=None, load_best=False,
+                            progress_bar="none", seed=training.seed,
+                            trainer_kwargs={"enable_model_summary": False})
+    merged = {}
+    for part in (data, model_config(kind, hp), trainer, optimizer):
+        merged.update(_container(part))
+    return merged
+
+
+def full_config(small: dict, genes: list[str]):
+    """``small`` with the gene names: what a ``TabularModel`` saves and reloads."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({**small, "continuous_cols": list(genes)})
+
+
+@dataclass
+class PreparedSplit:
+    """A training and validation split prepared once and shared by every fit on it (all
+    trials of a study): pytorch-tabular's datamodule, its inferred config, tensors."""
+
+    fingerprint: str
+    genes: tuple
+    datamodule: object
+    inferred: object
+    tensors: dict  # part -> {"continuous", "categorical", "target" (scaled), "years"}
+
+    def scaled_to_years(self, scaled):
+        """Undo the target scaling (the datamodule's StandardScaler)."""
+        transform = self.datamodule.target_transforms[0]
+        return np.asarray(scaled, dtype=float) * transform.scale_[0] + transform.mean_[0]
+
+
+def _tensors(dataset) -> dict:
+    import torch
+
+    return {"continuous": torch.from_numpy(np.ascontiguousarray(dataset.continuous_X)),
+            "categorical": torch.from_numpy(np.ascontiguousarray(dataset.categorical_X)),
+            "target": torch.from_numpy(np.ascontiguousarray(dataset.y, dtype=np.float32))}
+
+
+def prepare_split(genes: list[str], train: pd.DataFrame, valid: pd.DataFrame,
+                  training: Training, kind: str = "tabtransformer") -> PreparedSplit:
+    """The datamodule (category codes learnt on ``train``, target standard-scaled on
+    ``train``) and tensors of a split, from an in-memory cache when the same split (same
+    genes, rows, values and seed) was prepared before."""
+    from omegaconf import OmegaConf
+    from pytorch_tabular.tabular_datamodule import TabularDatamodule
+    from sklearn.preprocessing import StandardScaler
+
+    key = split_fingerprint(genes, train, valid, training.seed)
+    if key in _prepared:
+        _prepared.move_to_end(key)
+        return _prepared[key]
+    config = full_config(small_config(kind, PAPER_HYPERPARAMETERS, training), genes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        datamodule = TabularDatamodule(train=train, validation=valid, config=config,
+                                       target_transform=StandardScaler(), seed=training.seed,
+                                       cache_data="memory", verbose=False)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    inferred = OmegaConf.structured(datamodule._inferred_config)
+    monitor = train.sample(min(len(train), MONITOR_ROWS), random_state=training.seed)
+    tensors = {"fit": _tensors(datamodule.train_dataset),
+               "valid": _tensors(datamodule.validation_dataset),
+               "train": inference_tensors(datamodule, monitor)}
+    tensors["valid"]["years"] = valid[TARGET].to_numpy(dtype=float)
+    split = PreparedSplit(key, tuple(genes), datamodule, inferred, tensors)
+    _prepared[key] = split
+    while len(_prepared) > PREPARED_CACHE:
+        _prepared.popitem(last=False)
+    return split
+
+
+def inference_tensors(datamodule, rows: pd.DataFrame) -> dict:
+    """Rows encoded by the datamodule (the same categorical codes), as tensors."""
+    loader = datamodule.prepare_inference_dataloader(rows.drop(columns=[TARGET]))
+    out = _tensors(loader.dataset)
+    out["target"] = None
+    out["years"] = rows[TARGET].to_numpy(dtype=float)
+    return out
+
+
+def training_loss(network, output: dict, target):
+    """pytorch-tabular's regression loss (``BaseModel.calculate_loss`` without its logging):
+    the config's loss per target column plus any regularisation term the network returns."""
+    loss = sum(output[k] for k in output if "regularization" in k and output[k] is not None)
+    for i in range(target.shape[1]):
+        loss = loss + network.loss(output["logits"][:, i], target[:, i])
+    return loss
+
+
+def _batches(part: dict, rows, to):
+    return {k: part[k][rows].to(to) for k in ("continuous", "categorical")}
+
+
+def predict_scaled(network, part: dict, batch_size: int = 2048) -> np.ndarray:
+    """The network's output (standard-scaled age) for every row of a tensor part."""
+    import torch
+
+    to = next(network.parameters()).device
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(part["continuous"]), batch_size):
+            rows = slice(start, start + batch_size)
+            outputs.append(network(_batches(part, rows, to))["logits"][:, 0].cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros(0)
+
+
+def build_network(kind: str, hp: dict, split: PreparedSplit, training: Training):
+    """pytorch-tabular's network for ``kind`` with hyperparameters ``hp``, sized by the
+    split's inferred config (the number of genes, category levels)."""
+    from omegaconf import OmegaConf
+    from pytorch_tabular.utils import getattr_nested
+
+    config = OmegaConf.create(small_config(kind, hp, training))
+    callable_ = getattr_nested(config._module_src, config._model_name)
+    network = callable_(config, inferred_config=split.inferred)
+    network.data_aware_initialization(split.datamodule)
+    return network, config
+
+
+def _optimizer(network):
+    configured = network.configure_optimizers()
+    return configured["optimizer"] if isinstance(configured, dict) else configured
+
+
+def train_network(network, hp: dict, split: PreparedSplit, training: Training,
+                  monitor: dict, on_epoch=None, label: str = "fit"):
+    """Mini-batch training of ``network`` on the split's fit tensors (shuffled per epoch by a
+    generator seeded with ``training.seed``), the validation MAE in years after each epoch,
+    early stopping after ``training.patience`` epochs without improvement, the best epoch's
+    weights kept in memory and restored. Returns the per-epoch history and epoch seconds."""
+    import torch
+    from tqdm import tqdm
+
+    to = device()
+    network.to(to)
+    optimizer = _optimizer(network)
+    fit = split.tensors["fit"]
+    target = fit["target"].to(to)
+    generator = torch.Generator().manual_seed(training.seed)
+    batch = int(hp["batch_size"])
+    n = len(target)
+    records, seconds, best, best_state, waited = [], [], np.inf, None, 0
+    bar = tqdm(total=training.max_epochs, desc=label, unit="epoch",
+               disable=not training.progress, leave=True, mininterval=30.0)
+    for epoch in range(training.max_epochs):
+        start = time.perf_counter()
+        network.train()
+        order = torch.randperm(n, generator=generator)
+        for first in range(0, n, batch):
+            rows = order[first:first + batch]
+            loss = training_loss(network, network(_batches(fit, rows, to)), target[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if hp["l1"] > 0:  # the L1 penalty's subgradient on every weight matrix
+                with torch.no_grad():
+                    for name, p in network.named_parameters():
+                        if p.grad is not None and p.ndim > 1 and name.endswith("weight"):
+                            p.grad.add_(torch.sign(p), alpha=hp["l1"])
+            optimizer.step()
+        network.eval()
+        maes = {part: float(np.mean(np.abs(split.scaled_to_years(predict_scaled(network, t))
+                                           - t["years"])))
+                for part, t in monitor.items()}
+        seconds.append(time.perf_counter() - start)
+        records.append({"epoch": epoch + 1, **maes})
+        bar.update(1)
+        bar.set_postfix({f"{k} MAE": f"{v:.2f}" for k, v in maes.items()}, refresh=False)
+        if maes["valid"] < best:
+            best, waited = maes["valid"], 0
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        else:
+            waited += 1
+        if waited >= training.patience or (on_epoch is not None and on_epoch(epoch, maes)):
+            break
+    bar.close()
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    history = pd.DataFrame(records, columns=["epoch", *monitor]).set_index("epoch")
+    return history, seconds
+
+
+def fitted_model(network, kind: str, hp: dict, split: PreparedSplit, training: Training):
+    """A pytorch-tabular ``TabularModel`` around a trained network and its datamodule: what
+    :func:`predict`, :func:`save_clock` and transfer learning use."""
+    from pytorch_tabular import TabularModel
+
+    config = full_config(small_config(kind, hp, training), split.genes)
+    model = TabularModel(config=config, verbose=False)
+    model._prepare_for_training(network, split.datamodule, callbacks=[])
+    model.trainer.strategy.connect(network)
+    model._is_fitted = True
+    return model
+
+
 def fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: list[str],
         training: Training, monitor: dict[str, pd.DataFrame] | None = None,
-        on_epoch=None, label: str | None = None, callbacks: list | None = None) -> FitResult:
+        on_epoch=None, label: str | None = None, record_train: bool = True) -> FitResult:
     """Train on ``train``, early-stopping on ``valid`` (a split carved from training data),
+    with the age target standard-scaled. The history records MAE per epoch on ``train`` (up to
+    1,000 rows; not when ``record_train`` is False, as in a search), on ``valid`` and on any
+    extra ``monitor`` tables (e.g. the hold-out, recorded for the learning curve and never used
+    to choose anything); ``on_epoch(epoch, maes)`` returning True stops training (Optuna
+    pruning). The split is prepared once and reused by later fits on it."""
+    from pytorch_lightning import seed_everything
+
+    hp = {**PAPER_HYPERPARAMETERS, **hp}
+    for problem in small_cohort_problems(len(train), len(valid), int(hp["batch_size"])):
+        warnings.warn(f"{label or kind}: {problem}", SmallCohortWarning, stacklevel=2)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
+        split = prepare_split(genes, train, valid, training, kind)
+        parts = {"train": split.tensors["train"]} if record_train else {}
+        parts["valid"] = split.tensors["valid"]
+        parts.update({name: inference_tensors(split.datamodule, rows)
+                      for name, rows in (monitor or {}).items()})
+        # pytorch-tabular seeds only when ``seed or config.seed`` is truthy: seed 0 would
+        # train unseeded, so every random generator is seeded here.
+        seed_everything(training.seed, workers=True, verbose=False)
+        network, _ = build_network(kind, hp, split, training)
+        setup = time.perf_counter() - start
+        history, seconds = train_network(network, hp, split, training, parts, on_epoch,
+                                         label or kind)
+    best = int(history["valid"].idxmin()) if len(history) else 0
+
+    def build_model():
+        with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
+            return fitted_model(network, kind, hp, split, training)
+
+    return FitResult(network, history, time.perf_counter() - start, best, hp, setup, seconds,
+                     build_model)
+
+
+def lightning_fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: list[str],
+        training: Training, monitor: dict[str, pd.DataFrame] | None = None,
+        on_epoch=None, label: str | None = None, callbacks: list | None = None) -> FitResult:
+    """The library's own training path (``TabularModel.fit``: Lightning's Trainer, checkpoint
+    files, its early stopping), kept as the reference for :func:`fit`. Train on ``train``,
+    early-stopping on ``valid`` (a split carved from training data),
     with the age target standard-scaled; the history records MAE per epoch on ``train`` (up to
     1,000 rows), ``valid`` and any extra ``monitor`` tables (e.g. the hold-out, recorded for the
     learning curve and never used to choose anything); ``callbacks`` run before the history."""
@@ -266,7 +573,7 @@ def fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame, genes: li
         shutil.rmtree(workdir, ignore_errors=True)
     frame = pd.DataFrame(history.records).set_index("epoch")
     best = int(frame["valid"].idxmin()) if len(frame) else 0
-    return FitResult(model, frame, time.perf_counter() - start, best, hp)
+    return FitResult(model.model, frame, time.perf_counter() - start, best, hp, _model=model)
 
 
 # --- saving and loading ---------------------------------------------------------------------

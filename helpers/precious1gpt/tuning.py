@@ -4,7 +4,9 @@ The space is the paper's (Results and Methods): L1 and L2 regularisation, activa
 batch size, the number of hidden layers (depth) and their widths, the optimizer and the
 learning rate (log-uniform around the paper's selected 0.00023). A study
 is stored (SQLite in the chapter's output folder by default, or any Optuna storage URL such as
-PostgreSQL), seeded (TPE) and pruned (median rule on the validation MAE per epoch). A new study
+PostgreSQL), seeded (TPE) and pruned on the validation MAE per epoch: Hyperband (Optuna's
+multi-fidelity pruner, epochs as the resource) by default, or the median rule
+(``benchmarks/pruner_comparison.py`` compares the two at equal wall time). A new study
 starts with the paper's selected configuration as its first trial. Rerunning resumes: trials
 are added until the study holds the requested number, so several workers can share a study
 (the command line is :mod:`helpers.book.tune`).
@@ -94,10 +96,31 @@ def rdb_storage(url: str):
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
 
 
-def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None = None):
-    """Create or resume a minimising study (seeded TPE, median pruner) in a database storage
-    URL (``None``: in memory, for a study that lives only as long as one nested-CV fold); a
-    new study gets ``enqueue`` (e.g. the paper's configuration) as its first trial."""
+PRUNERS = ("hyperband", "median")
+MIN_EPOCHS = 5  # no trial is judged before this many epochs (Hyperband's smallest rung)
+
+
+def pruner(name: str, max_epochs: int):
+    """Optuna's Hyperband pruner over epochs (rungs at 5, 15, 45... epochs, a third of the
+    trials promoted at each: reduction factor 3), or the median rule (stop a trial whose
+    validation MAE is above the median of earlier trials at the same epoch, after 5 epochs)."""
+    import optuna
+
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=MIN_EPOCHS, max_resource=max(max_epochs, MIN_EPOCHS),
+            reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=MIN_EPOCHS)
+    raise ValueError(f"unknown pruner {name!r}; expected one of {PRUNERS}")
+
+
+def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None = None,
+               pruning: str = "hyperband", max_epochs: int = 60):
+    """Create or resume a minimising study (seeded TPE, the ``pruning`` pruner over up to
+    ``max_epochs`` epochs) in a database storage URL (``None``: in memory, for a study that
+    lives only as long as one nested-CV fold); a new study gets ``enqueue`` (e.g. the paper's
+    configuration) as its first trial."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -106,7 +129,7 @@ def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None =
         direction="minimize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=5))
+        pruner=pruner(pruning, max_epochs))
     if enqueue is not None and not study.trials:
         study.enqueue_trial(enqueue)
     return study
@@ -157,12 +180,14 @@ def network_objective(problem: ClockProblem, kind: str):
 
         result = transformer_clock.fit(kind, hp, fit_rows, valid_rows, problem.space.genes,
                                        problem.training, on_epoch=report,
-                                       label=f"{kind} trial {trial.number}")
+                                       label=f"{kind} trial {trial.number}",
+                                       record_train=False)
         if trial.should_prune():
             raise optuna.TrialPruned()
         trial.set_user_attr("epochs", len(result.history))
         trial.set_user_attr("seconds", round(result.seconds, 1))
-        return validation_mae(transformer_clock.predict(result.model, valid_rows), valid_rows)
+        # the restored weights are the best epoch's: their validation MAE is the history's
+        return float(result.history["valid"].min())
 
     return objective
 
@@ -187,7 +212,8 @@ def study_name(model: str, problem: ClockProblem) -> str:
     return f"{model}-{problem.fingerprint()}"
 
 
-def search(problem: ClockProblem, model: str, storage: str | None, total: int):
+def search(problem: ClockProblem, model: str, storage: str | None, total: int,
+           pruning: str = "hyperband"):
     """Run (or resume) the study of ``model``: ``tabtransformer``, ``mlp`` or
     ``elasticnet-<modality>``, until it holds ``total`` finished trials."""
     if model in transformer_clock.KINDS:
@@ -196,5 +222,6 @@ def search(problem: ClockProblem, model: str, storage: str | None, total: int):
         objective, enqueue = elasticnet_objective(problem, model.split("-", 1)[1]), None
     else:
         raise ValueError(f"unknown model {model!r}")
-    study = open_study(study_name(model, problem), storage, problem.training.seed, enqueue)
+    study = open_study(study_name(model, problem), storage, problem.training.seed, enqueue,
+                       pruning, problem.training.max_epochs)
     return run_trials(study, objective, total=total)
