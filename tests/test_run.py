@@ -119,7 +119,7 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
         """))
     events, lock = [], threading.Lock()
 
-    def fake(chapter, profile, overrides, root):
+    def fake(chapter, profile, overrides, root, *rest):
         with lock:
             events.append(("start", chapter))
         clock.sleep(0.2 if chapter == "a1" else 0.05)
@@ -142,3 +142,113 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
     import os
 
     assert all(os.environ[name] == "1" for name in run.THREAD_VARIABLES)  # one thread each
+
+
+# --- incremental runs ------------------------------------------------------------------------
+
+def _incremental_book(tmp_path):
+    """Two chapters in one part (a2 may read a1's results), helpers code, a lock and data."""
+    book = _book(tmp_path, {"a1": "x = 1", "a2": "y = 2"})
+    (book / "_toc.yml").write_text(textwrap.dedent("""\
+        format: jb-book
+        root: book/intro
+        parts:
+          - caption: One
+            chapters: [{file: chapters/a1}, {file: chapters/a2}]
+        """))
+    for name, text in {"helpers/mod.py": "A = 1\n", "requirements/lock.txt": "x==1\n",
+                       "data/registry.md": "sha256 abc\n"}.items():
+        (book / name).parent.mkdir(parents=True, exist_ok=True)
+        (book / name).write_text(text)
+    return book
+
+
+def _fake_execution(monkeypatch):
+    """Replace papermill: write the notebook and a result that depends on the parameters."""
+    executed = []
+
+    def fake(notebook, source, output, parameters, cwd):
+        executed.append(source.stem)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("{}")
+        results = cwd / "chapters" / "results" / source.stem
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "claims.json").write_text(str(parameters.get("n", "")))
+
+    monkeypatch.setattr(run, "execute_chapter", fake)
+    return executed
+
+
+def test_a_rerun_skips_chapters_whose_inputs_are_unchanged(tmp_path, monkeypatch, capsys):
+    book = _incremental_book(tmp_path)
+    executed = _fake_execution(monkeypatch)
+    assert run.main(["--profile", "quick"], root=book) == 0
+    assert executed == ["a1", "a2"]
+    assert run.main(["--profile", "quick"], root=book) == 0
+    assert executed == ["a1", "a2"]  # nothing changed: nothing runs
+    out = capsys.readouterr().out
+    assert "a1: cached" in out and "a2: cached" in out
+    source = book / "notebooks" / "a2.md"
+    source.write_text(source.read_text().replace("# a2", "# a2, new prose"))
+    run.main(["--profile", "quick"], root=book)
+    assert executed[2:] == ["a2"]  # a prose edit reruns that chapter only
+    source = book / "notebooks" / "a1.md"
+    source.write_text(source.read_text().replace("# a1", "# a1, new prose"))
+    run.main(["--profile", "quick"], root=book)
+    assert executed[3:] == ["a1"]  # a1 recorded the same results: a2 stays cached
+    run.main(["--profile", "quick", "--chapter", "a1", "-p", "n", "3"], root=book)
+    run.main(["--profile", "quick", "--chapter", "a2"], root=book)
+    assert executed[4:] == ["a1", "a2"]  # a1 recorded other results: a2 (downstream) reruns
+    run.main(["--profile", "quick"], root=book)
+    assert executed[6:] == ["a1", "a2"]  # both back to the profile's n = 10
+    run.main(["--profile", "quick"], root=book)
+    run.main(["--profile", "quick", "--force"], root=book)
+    assert executed[8:] == ["a1", "a2"]
+    manifest = run.read_manifest("a1", book)
+    assert manifest["profile"] == "quick" and manifest["key"] == run.inputs_key(
+        manifest["inputs"])
+
+
+def test_the_cache_key_changes_with_parameters_code_lock_data_and_upstream_results(tmp_path):
+    book = _incremental_book(tmp_path)
+    parts = run.toc_parts(book / "_toc.yml")
+
+    def key(params=None):
+        return run.inputs_key(run.chapter_inputs("a2", params or {"n": 10}, book, parts))
+
+    base = key()
+    assert key() == base  # unchanged inputs: the same key
+    assert key({"n": 11}) != base
+    changes = {"helpers/mod.py": "A = 2\n", "helpers/new.py": "", "requirements/lock.txt":
+               "x==2\n", "data/registry.md": "sha256 abd\n",
+               "chapters/results/a1/claims.json": "[]", "notebooks/a2.md": "edited"}
+    for name, text in changes.items():
+        path = book / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = path.read_text() if path.is_file() else None
+        path.write_text(text)
+        assert key() != base, name
+        path.write_text(old) if old is not None else path.unlink()
+        assert key() == base, name
+    (book / "helpers" / "__pycache__").mkdir()
+    (book / "helpers" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"compiled")
+    assert key() == base  # compiled files are not inputs
+    # results of a chapter outside a2's part, or after it, are not a2's inputs
+    assert run.upstream_chapters("a2", parts) == ["a1"] and run.upstream_chapters("a1", parts) == []
+
+
+def test_a_failed_chapter_leaves_no_manifest_and_runs_again(tmp_path, monkeypatch):
+    book = _incremental_book(tmp_path)
+    executed = _fake_execution(monkeypatch)
+    run.main(["--profile", "quick"], root=book)
+
+    def broken(notebook, source, output, parameters, cwd):
+        executed.append(source.stem)
+        raise run.ChapterError(source.stem, "planted failure")
+
+    monkeypatch.setattr(run, "execute_chapter", broken)
+    assert run.main(["--profile", "quick", "--chapter", "a1", "-p", "n", "4"], root=book) == 1
+    assert run.read_manifest("a1", book) is None
+    _fake_execution(monkeypatch)
+    run.main(["--profile", "quick", "--chapter", "a1"], root=book)
+    assert run.read_manifest("a1", book) is not None

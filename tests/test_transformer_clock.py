@@ -138,6 +138,78 @@ def test_saved_clock_reloads_and_predicts_identically_and_refuses_tampering(prob
         transformer_clock.load_clock(folder)
 
 
+def planted_problem(tmp_path, n: int = 400):
+    """A larger tiny problem whose age signal a network learns in a few epochs."""
+    return clock_problem.clock_problem(tiny_data(seed=1, n=n), seed=0, max_epochs=12,
+                                       patience=12, workdir=tmp_path, progress=False)
+
+
+def test_the_training_loop_learns_as_well_as_pytorch_tabulars_trainer(tmp_path):
+    # the reference is the library's own path (TabularModel.fit with Lightning's Trainer):
+    # same network, data module, seed and epochs; both must learn the planted age signal
+    problem = planted_problem(tmp_path)
+    args = ("tabtransformer", {"batch_size": 32, "learning_rate": 1e-3}, problem.rows("fit"),
+            problem.rows("valid"), problem.space.genes, problem.training)
+    ours, library = transformer_clock.fit(*args), transformer_clock.lightning_fit(*args)
+    test = problem.rows("test")
+    spread = np.mean(np.abs(test["age"] - problem.rows("fit")["age"].mean()))
+    maes = [np.mean(np.abs(transformer_clock.predict(r.model, test) - test["age"]))
+            for r in (ours, library)]
+    assert maes[0] < 0.6 * spread and maes[1] < 0.6 * spread  # both beat the mean age
+    assert maes[0] == pytest.approx(maes[1], rel=0.35)
+    # the restored weights are the best epoch's: their validation MAE is the history's minimum
+    valid = problem.rows("valid")
+    restored = np.mean(np.abs(transformer_clock.predict(ours.model, valid) - valid["age"]))
+    assert restored == pytest.approx(ours.history["valid"].min(), rel=1e-4)
+    assert ours.history.index[ours.history["valid"].argmin()] == ours.best_epoch
+
+
+def test_early_stopping_and_pruning_stop_the_loop(problem):
+    args = ("mlp", {}, problem.rows("fit"), problem.rows("valid"), problem.space.genes)
+    long = transformer_clock.Training(max_epochs=30, patience=1, seed=0, progress=False)
+    stopped = transformer_clock.fit(*args, long)
+    best = stopped.history["valid"].argmin()
+    assert len(stopped.history) == best + 2  # one epoch without improvement, then stop
+    pruned = transformer_clock.fit(*args, long, on_epoch=lambda epoch, maes: epoch == 1)
+    assert len(pruned.history) == 2
+
+
+def test_a_split_is_prepared_once_and_any_change_prepares_it_again(problem):
+    transformer_clock._prepared.clear()
+    fit_rows, valid_rows = problem.rows("fit"), problem.rows("valid")
+    genes = problem.space.genes
+    first = transformer_clock.prepare_split(genes, fit_rows, valid_rows, problem.training)
+    assert transformer_clock.prepare_split(genes, fit_rows.copy(), valid_rows.copy(),
+                                           problem.training) is first
+    changed = fit_rows.copy()
+    changed.iloc[0, 0] += 1.0
+    relabelled = fit_rows.copy()
+    relabelled.iloc[0, relabelled.columns.get_loc("age")] += 1.0
+    other_seed = transformer_clock.Training(seed=1)
+    for args in ((genes, changed, valid_rows, problem.training),
+                 (genes, relabelled, valid_rows, problem.training),
+                 (genes[::-1], fit_rows, valid_rows, problem.training),
+                 (genes, fit_rows, valid_rows, other_seed)):
+        assert transformer_clock.prepare_split(*args) is not first
+
+
+def test_every_fit_trains_on_the_device_torch_sees():
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert transformer_clock.device().type == expected
+
+
+def test_pruners_are_hyperband_over_epochs_or_the_median_rule():
+    import optuna
+
+    hyperband = tuning.pruner("hyperband", 60)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert isinstance(tuning.pruner("median", 60), optuna.pruners.MedianPruner)
+    with pytest.raises(ValueError, match="unknown pruner 'asha'"):
+        tuning.pruner("asha", 60)
+
+
 # --- Optuna ------------------------------------------------------------------------------------
 
 def test_study_resumes_on_the_same_storage(problem, tmp_path):

@@ -9,12 +9,20 @@ With ``--jobs N`` the toc's parts run side by side, N at a time: the chapters of
 order (a later chapter may reuse what an earlier one cached, e.g. the trained clock), and the
 Appendix part, which reads every other chapter's results, runs after all of them. Each kernel
 then uses one compute thread (:func:`one_thread_per_kernel`).
+
+Runs are incremental: after a chapter succeeds, a manifest beside its executed notebook
+(``chapters/<name>.manifest.json``) records the digest of everything its outputs depend on
+(:func:`chapter_inputs`: its source, effective parameters, the ``helpers`` code, the lock files,
+the ``data/`` folder and the recorded results of the chapters it may read). A later run skips a
+chapter whose digest is unchanged ("cached" in the summary); ``--force`` reruns everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import os
 import sys
 import threading
@@ -31,6 +39,12 @@ EXECUTED_DIR = "chapters"
 AFTER_ALL = "Appendix"  # toc parts whose caption starts with this run after every other part
 SOURCE_DIR = "notebooks"
 PROFILES_DIR = Path(SOURCE_DIR) / "profiles"
+MANIFEST_SUFFIX = ".manifest.json"
+RESULTS_SUBDIR = "results"  # chapters/results/<chapter>/: what helpers.book.results records
+# what every chapter's outputs depend on besides its own source and parameters
+CODE_DIRS = ("helpers",)
+LOCK_FILES = ("requirements/lock.txt", "requirements/constraints.txt", "pyproject.toml")
+DATA_DIRS = ("data",)
 
 
 class ChapterError(RuntimeError):
@@ -49,6 +63,12 @@ class ChapterResult:
     ok: bool
     seconds: float
     message: str = ""
+    cached: bool = False
+
+    @property
+    def status(self) -> str:
+        """``cached``, ``ok`` or ``FAILED``."""
+        return "cached" if self.cached else "ok" if self.ok else "FAILED"
 
 
 def chapters_from_toc(toc_path: Path) -> list[str]:
@@ -173,29 +193,123 @@ def source_code_cell(notebook, failed_source: str) -> tuple[int, str]:
     return number, lines[0][:60]
 
 
+# --- incremental runs ---------------------------------------------------------------------
+
+def digest_files(paths: list[Path], root: Path) -> str:
+    """sha256 over the relative names and bytes of ``paths`` (sorted; compiled files and
+    caches skipped): a change, addition, removal or rename of any file changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def digest_tree(root: Path, names: tuple[str, ...]) -> str:
+    """:func:`digest_files` over every file under the folders or files ``names``."""
+    paths = []
+    for name in names:
+        path = root / name
+        paths += [path] if path.is_file() else list(path.rglob("*")) if path.is_dir() else []
+    return digest_files(paths, root)
+
+
+def upstream_chapters(chapter: str, parts: list[tuple[str, list[str]]]) -> list[str]:
+    """The chapters whose recorded results ``chapter`` may read: the earlier chapters of its
+    toc part (a later chapter may load what an earlier one saved, e.g. the trained clock), or
+    for an Appendix chapter every chapter outside the Appendix."""
+    for caption, names in parts:
+        if chapter in names:
+            if caption.startswith(AFTER_ALL):
+                return [c for cap, ns in parts if not cap.startswith(AFTER_ALL) for c in ns]
+            return names[:names.index(chapter)]
+    return []
+
+
+def chapter_inputs(chapter: str, params: dict, root: Path,
+                   parts: list[tuple[str, list[str]]]) -> dict:
+    """Digests of everything a chapter's outputs depend on. Results of upstream chapters
+    enter by content, so an upstream rerun that records the same results (a prose edit) does
+    not invalidate this chapter."""
+    results = root / EXECUTED_DIR / RESULTS_SUBDIR
+    return {
+        "source": digest_files([root / SOURCE_DIR / f"{chapter}.md"], root),
+        "parameters": json.dumps(params, sort_keys=True, default=str),
+        "helpers": digest_tree(root, CODE_DIRS),
+        "lock": digest_tree(root, LOCK_FILES),
+        "data": digest_tree(root, DATA_DIRS),
+        "upstream": {c: digest_tree(results, (c,)) for c in upstream_chapters(chapter, parts)},
+    }
+
+
+def inputs_key(inputs: dict) -> str:
+    """One digest of :func:`chapter_inputs`."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def manifest_path(chapter: str, root: Path) -> Path:
+    """``chapters/<chapter>.manifest.json``, beside the executed notebook."""
+    return root / EXECUTED_DIR / f"{chapter}{MANIFEST_SUFFIX}"
+
+
+def read_manifest(chapter: str, root: Path) -> dict | None:
+    """The chapter's last successful run, or None (none yet, or unreadable)."""
+    try:
+        return json.loads(manifest_path(chapter, root).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_current(chapter: str, inputs: dict, root: Path) -> bool:
+    """True when the executed notebook exists and its manifest records the same inputs."""
+    manifest = read_manifest(chapter, root)
+    notebook = root / EXECUTED_DIR / f"{chapter}.ipynb"
+    return (manifest is not None and notebook.is_file()
+            and manifest.get("key") == inputs_key(inputs))
+
+
+def write_manifest(chapter: str, inputs: dict, profile_name: str, seconds: float,
+                   root: Path) -> Path:
+    """Record a successful run (written to a temporary file, then renamed into place)."""
+    path = manifest_path(chapter, root)
+    record = {"chapter": chapter, "profile": profile_name, "key": inputs_key(inputs),
+              "inputs": inputs, "seconds": round(seconds, 1),
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(record, indent=1))
+    partial.replace(path)
+    return path
+
+
 def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
-                 root: Path = ROOT, out=None, jobs: int = 1) -> list[ChapterResult]:
+                 root: Path = ROOT, out=None, jobs: int = 1,
+                 force: bool = False) -> list[ChapterResult]:
     """Execute the chapters, printing a line and wall time for each: in order, or with
-    ``jobs`` > 1 one toc part per worker (see the module docstring). Results in input order."""
+    ``jobs`` > 1 one toc part per worker (see the module docstring); a chapter whose inputs
+    match its manifest is skipped unless ``force``. Results in input order."""
     out = out or sys.stdout
     profile = load_profile(profile_name, root)
     lock = threading.Lock()
     position = {chapter: i for i, chapter in enumerate(chapters, start=1)}
+    parts = toc_parts(root / "_toc.yml")
 
     def run(chapter: str) -> ChapterResult:
         with lock:
             print(f"[{position[chapter]}/{len(chapters)}] {chapter} (profile {profile_name}) ...",
                   file=out, flush=True)
-        result = run_chapter(chapter, profile, overrides, root)
+        result = run_chapter(chapter, profile, overrides, root, profile_name, parts, force)
         with lock:
-            status = "ok" if result.ok else f"FAILED: {result.message}"
-            print(f"    {chapter}: {status} in {result.seconds:.1f} s", file=out, flush=True)
+            status = {"ok": f"ok in {result.seconds:.1f} s", "cached": "cached (inputs "
+                      "unchanged since its last run)"}.get(result.status,
+                                                          f"FAILED: {result.message}")
+            print(f"    {chapter}: {status}", file=out, flush=True)
         return result
 
     if jobs <= 1 or len(chapters) <= 1:
         return [run(chapter) for chapter in chapters]
     one_thread_per_kernel()
-    groups, last = run_groups(chapters, toc_parts(root / "_toc.yml"))
+    groups, last = run_groups(chapters, parts)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = [r for rs in pool.map(lambda group: [run(c) for c in group], groups) for r in rs]
     done += [run(chapter) for chapter in last]
@@ -215,9 +329,11 @@ def one_thread_per_kernel() -> None:
         os.environ.setdefault(name, "1")
 
 
-def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT
+def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
+                profile_name: str = "", parts: list | None = None, force: bool = True
                 ) -> ChapterResult:
-    """Execute one chapter under a loaded profile; a failure is returned, not raised."""
+    """Execute one chapter under a loaded profile, unless (``force`` False) its inputs match
+    its manifest; a failure is returned, not raised."""
     import jupytext
 
     source = root / SOURCE_DIR / f"{chapter}.md"
@@ -227,8 +343,14 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT
             raise ChapterError(chapter, f"source {source} does not exist")
         notebook = jupytext.read(source)
         params = chapter_parameters(chapter, declared_parameters(notebook), profile, overrides)
+        inputs = chapter_inputs(chapter, params, root, parts or [])
+        if not force and is_current(chapter, inputs, root):
+            return ChapterResult(chapter, True, time.perf_counter() - start, cached=True)
+        manifest_path(chapter, root).unlink(missing_ok=True)  # a failed run leaves none
         execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params, root)
-        return ChapterResult(chapter, True, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        write_manifest(chapter, inputs, profile_name, seconds, root)
+        return ChapterResult(chapter, True, seconds)
     except ChapterError as err:
         return ChapterResult(chapter, False, time.perf_counter() - start, str(err))
 
@@ -237,8 +359,8 @@ def summary_table(results: list[ChapterResult]) -> str:
     """A plain-text table of chapter, status and wall time, with the total."""
     width = max([len(r.chapter) for r in results] + [7])
     lines = [f"{'chapter':<{width}}  status  seconds"]
-    lines += [f"{r.chapter:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}"
-              for r in results]
+    lines += [f"{r.chapter:<{width}}  {r.status:<6}  "
+              + ("cached" if r.cached else f"{r.seconds:7.1f}") for r in results]
     lines.append(f"{'total':<{width}}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
     return "\n".join(lines)
 
@@ -255,6 +377,8 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
                         help="override one parameter of the chapter named with --chapter")
     parser.add_argument("--jobs", type=int, default=1,
                         help="toc parts run side by side, this many at a time (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="rerun every chapter, even those whose inputs are unchanged")
     parser.add_argument("--list", action="store_true", help="list the chapters and exit")
     args = parser.parse_args(argv)
 
@@ -273,7 +397,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         parser.error(f"--jobs {args.jobs}: give 1 or more")
     start = time.perf_counter()
     results = run_chapters(chapters, args.profile, parse_overrides(args.parameter), root,
-                           jobs=args.jobs)
+                           jobs=args.jobs, force=args.force)
     print("\n" + summary_table(results))
     if args.jobs > 1:
         print(f"wall time with --jobs {args.jobs}: {time.perf_counter() - start:.1f} s")
