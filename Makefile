@@ -6,6 +6,8 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= default
+# make publish-check: where the site is built (the workflow uploads $(PUBLISH_DIR)/_build/html)
+PUBLISH_DIR ?= _publish
 # toc parts executed side by side (helpers.book.run --jobs); the machines have 2 cores
 JOBS    ?= 2
 PY      := $(VENV)/bin/python
@@ -24,7 +26,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 SHARED_DATA := $(abspath ../shared/data)
 export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
 
-.PHONY: book test install chapters html unit lint clean
+.PHONY: book test install chapters html unit lint clean publish-check
 
 book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
@@ -33,6 +35,16 @@ book: $(STAMP) | $(STATE)/.dirs
 test: $(STAMP) lint unit | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile quick --jobs $(JOBS)
 	$(MAKE) --no-print-directory html
+
+# What .github/workflows/publish.yml runs: the default profile (unchanged chapters are not
+# executed again), rendered into $(PUBLISH_DIR), then checked (a page per toc entry, the
+# default-profile banner on every page, no local paths, .nojekyll).
+publish-check: $(STAMP) | $(STATE)/.dirs
+	$(PY) -m helpers.book.run --profile default --jobs $(JOBS)
+	rm -rf $(PUBLISH_DIR)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going --path-output $(PUBLISH_DIR)
+	touch $(PUBLISH_DIR)/_build/html/.nojekyll
+	$(PY) -m helpers.book.publish $(PUBLISH_DIR)/_build/html --profile default
 
 install: $(STAMP)
 
@@ -61,4 +73,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check helpers tests benchmarks
 
 clean:
-	rm -rf _build chapters lightning_logs .pt_tmp
+	rm -rf _build _publish chapters lightning_logs .pt_tmp

@@ -60,3 +60,52 @@ def test_a_cache_folder_finished_by_another_process_is_kept(tmp_path):
     (late / "done.txt").write_text("late")
     publish_folder(late, folder, "done.txt")
     assert (folder / "done.txt").read_text() == "late"
+
+
+# --- shared results (pickled, checked against the sha256 recorded when written) -------------
+
+def test_cached_object_is_computed_once_and_a_corrupt_entry_is_recomputed(isolated_cache):
+    from helpers.data.cache import cached_object, object_paths
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"clock": np.arange(3), "n": len(calls)}
+
+    first = cached_object("study", {"n": 1}, compute)
+    again = cached_object("study", {"n": 1}, compute)
+    assert calls == [1] and again["n"] == 1 and np.array_equal(again["clock"], np.arange(3))
+    cached_object("study", {"n": 2}, compute)  # another parameter: computed
+    assert len(calls) == 2
+    payload, _ = object_paths("study", {"n": 1})
+    payload.write_bytes(payload.read_bytes()[:-5])  # truncated: not loaded, recomputed
+    assert cached_object("study", {"n": 1}, compute)["n"] == 3
+    assert first["n"] == 1
+
+
+def test_the_two_clock_chapters_share_one_clock_study(isolated_cache, monkeypatch):
+    import anndata as ad
+
+    from helpers.hallmarkage import hallmark_clocks, hallmark_pipeline
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(rng.poisson(1, (20, 5)).astype(np.float32),
+                       obs=pd.DataFrame({"donor": list("ab") * 10},
+                                        index=[f"c{i}" for i in range(20)]))
+    scores = pd.DataFrame({"score_x": rng.normal(size=20)}, index=adata.obs_names)
+    scored = hallmark_pipeline.Scored(adata, pd.DataFrame(), {}, scores)
+    calls = []
+    monkeypatch.setattr(hallmark_pipeline, "clock_study",
+                        lambda *args: calls.append(args[2:]) or {"study": len(calls)})
+    settings = hallmark_clocks.Settings(n_hvg=10, n_pcs=2, seed=0)
+    study = hallmark_pipeline.shared_clock_study(scored, settings, 5, 2, 2, 10)
+    assert hallmark_pipeline.shared_clock_study(scored, settings, 5, 2, 2, 10) == study
+    assert len(calls) == 1  # the second chapter reads what the first computed
+    hallmark_pipeline.shared_clock_study(scored, settings, 5, 2, 2, 20)  # another n_boot
+    other = hallmark_clocks.Settings(n_hvg=10, n_pcs=3, seed=0)
+    hallmark_pipeline.shared_clock_study(scored, other, 5, 2, 2, 10)  # other settings
+    changed = hallmark_pipeline.Scored(adata.copy(), pd.DataFrame(), {}, scores.copy())
+    changed.adata.X[0, 0] += 1  # other data
+    hallmark_pipeline.shared_clock_study(changed, settings, 5, 2, 2, 10)
+    assert len(calls) == 4

@@ -1,7 +1,10 @@
 """On-disk cache of expensive intermediates, keyed by the stage name and its parameters.
 
 Tables are stored as ``.npz`` without pickles (strings as unicode arrays), so reading a cache
-entry never executes code. The key changes whenever any parameter changes.
+entry never executes code. The key changes whenever any parameter changes. Results that hold
+fitted models (:func:`cached_object`, e.g. a HallmarkAge clock study shared by two chapters)
+are pickled; their sha256 is recorded when they are written and checked on the very bytes that
+are then unpickled, so a corrupted, truncated or swapped entry is recomputed, never loaded.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +75,49 @@ def cached_frame(stage: str, params: dict, compute: Callable[[], pd.DataFrame]) 
     frame = compute()
     write_frame(frame, path)
     return frame
+
+
+def object_paths(stage: str, params: dict) -> tuple[Path, Path]:
+    """The pickle of a stage's result for these parameters and the file holding its sha256."""
+    stem = cache_dir() / "objects" / f"{stage}-{cache_key(stage, params)}"
+    return stem.with_suffix(".pkl"), stem.with_suffix(".sha256")
+
+
+def read_object(stage: str, params: dict):
+    """The cached result, or None when there is none or its bytes differ from the sha256
+    recorded when it was written (the bytes are read once, checked, then unpickled)."""
+    payload, digest = object_paths(stage, params)
+    try:
+        data, expected = payload.read_bytes(), digest.read_text().strip()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != expected:
+        return None
+    return pickle.loads(data)  # noqa: S301 (bytes checked against the digest just above)
+
+
+def write_object(stage: str, params: dict, value) -> None:
+    """Pickle ``value`` and record its sha256, each written to a temporary file and renamed
+    into place (the digest last: an entry is complete only once its digest exists)."""
+    payload, digest = object_paths(stage, params)
+    payload.parent.mkdir(parents=True, exist_ok=True)
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    for path, content in ((payload, data), (digest, hashlib.sha256(data).hexdigest().encode())):
+        partial = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
+        partial.write_bytes(content)
+        partial.replace(path)
+
+
+def cached_object(stage: str, params: dict, compute: Callable[[], object]):
+    """``compute()``, or the result a previous call (in any chapter or process) made with the
+    same stage and parameters; ``params`` must name every input (data digest, settings, code
+    version)."""
+    found = read_object(stage, params)
+    if found is not None:
+        return found
+    value = compute()
+    write_object(stage, params, value)
+    return value
 
 
 def output_dir(chapter: str, profile: str, seed: int) -> Path:

@@ -1,14 +1,21 @@
 """The HallmarkAge chapters' shared entry points: a scored dataset (simulated atlas or real
-PBMCs) with its detection report, kept gene sets, scores and, for the atlas, planted truth."""
+PBMCs) with its detection report, kept gene sets, scores and, for the atlas, planted truth;
+and the clock study both clock chapters use, computed once and cached by its inputs."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from helpers.data import loaders
+from helpers.data.cache import cached_object
 from helpers.hallmarkage import (
     atlas_simulator,
     hallmark_clocks,
@@ -87,3 +94,39 @@ def clock_study(scored: Scored, settings: hallmark_clocks.Settings, k: int, per_
     table = hallmark_clocks.performance_table(predictions, n_boot, seed)
     return ClockStudy(metacells, folds, predictions, penalties, clocks, table,
                       hallmark_clocks.select_clock(table))
+
+
+def scored_digest(scored: Scored) -> str:
+    """A digest of a scored dataset's content: counts, cell and gene labels, scores."""
+    digest = hashlib.blake2b(digest_size=16)
+    x = scored.adata.X
+    parts = (x.data, x.indices, x.indptr) if sp.issparse(x) else (np.asarray(x),)
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(pd.util.hash_pandas_object(scored.adata.obs, index=True).to_numpy().tobytes())
+    digest.update("\0".join(map(str, scored.adata.var_names)).encode())
+    digest.update(pd.util.hash_pandas_object(scored.scores, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def clock_code_version() -> str:
+    """A hash of the code a clock study runs: a cached study is not reused across changes."""
+    from helpers.common import expression
+
+    digest = hashlib.sha256()
+    for module in (pseudobulk, hallmark_clocks, expression):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def shared_clock_study(scored: Scored, settings: hallmark_clocks.Settings, k: int,
+                       per_unit: int, n_folds: int, n_boot: int = 1000) -> ClockStudy:
+    """:func:`clock_study`, computed once per inputs (the scored data's digest, every setting,
+    the code's version) and read from the cache by any later chapter or run with the same
+    inputs: the two clock chapters share one study."""
+    params = {"data": scored_digest(scored), "settings": dataclasses.asdict(settings),
+              "k": k, "per_unit": per_unit, "n_folds": n_folds, "n_boot": n_boot,
+              "code": clock_code_version()}
+    return cached_object("hallmark-clock-study", params,
+                         lambda: clock_study(scored, settings, k, per_unit, n_folds, n_boot))
