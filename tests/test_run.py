@@ -81,6 +81,10 @@ def test_runner_injects_parameters_and_writes_the_executed_notebook(tmp_path, ca
     assert "seed = 7" in injected[0].source and "n = 3" in injected[0].source
     out = capsys.readouterr().out
     assert "[1/1] good (profile quick)" in out and "total" in out
+    # the runner's peak-memory cell ran and was removed from the executed notebook
+    assert not any(run.PEAK_MEMORY_TAG in c.metadata.get("tags", []) for c in executed.cells)
+    peak = run.read_manifest("good", book)["peak_mib"]
+    assert 20 < peak < 4000 and f", peak {peak:,} MiB" in out
 
 
 def test_runner_exits_non_zero_naming_chapter_and_cell(tmp_path, capsys):

@@ -200,14 +200,28 @@ def test_every_fit_trains_on_the_device_torch_sees():
     assert transformer_clock.device().type == expected
 
 
-def test_pruners_are_hyperband_over_epochs_or_the_median_rule():
+def test_successive_halving_stops_a_trial_behind_the_best_at_five_epochs():
     import optuna
 
-    hyperband = tuning.pruner("hyperband", 60)
-    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert isinstance(tuning.pruner("hyperband", 60), optuna.pruners.HyperbandPruner)
     assert isinstance(tuning.pruner("median", 60), optuna.pruners.MedianPruner)
     with pytest.raises(ValueError, match="unknown pruner 'asha'"):
         tuning.pruner("asha", 60)
+    study = tuning.open_study("planted", None, seed=0, pruning="successive-halving")
+    epochs = {}
+
+    def objective(trial):  # trial 1 learns slower than trial 0 at every epoch
+        offset = trial.number * 5.0
+        for epoch in range(1, 31):
+            trial.report(20.0 / epoch + offset, epoch)
+            epochs[trial.number] = epoch
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return 20.0 / 30 + offset
+
+    study.optimize(objective, n_trials=2)
+    assert epochs == {0: 30, 1: tuning.MIN_EPOCHS}  # judged at the first rung, then stopped
+    assert study.trials[1].state == optuna.trial.TrialState.PRUNED
 
 
 # --- Optuna ------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class ChapterResult:
     seconds: float
     message: str = ""
     cached: bool = False
+    peak_mib: float | None = None
 
     @property
     def status(self) -> str:
@@ -166,16 +167,30 @@ def parse_overrides(pairs: list[list[str]] | None) -> dict:
     return {key: yaml.safe_load(value) for key, value in (pairs or [])}
 
 
-def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path) -> None:
-    """Execute one chapter (read from ``source``) with papermill; errors name the failing cell."""
+PEAK_MEMORY_TAG = "runner-peak-memory"
+PEAK_MEMORY_CELL = ("import resource\n"
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux")
+
+
+def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path
+                    ) -> float | None:
+    """Execute one chapter (read from ``source``) with papermill; errors name the failing cell.
+    Returns the kernel's peak resident memory in MiB (read by a last cell the runner appends
+    and removes from the executed notebook), or None where it cannot be read."""
+    import copy
+
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     chapter = source.stem
     output.parent.mkdir(parents=True, exist_ok=True)
+    measured = copy.deepcopy(notebook)
+    measured.cells.append(nbformat.v4.new_code_cell(
+        PEAK_MEMORY_CELL, metadata={"tags": [PEAK_MEMORY_TAG, "remove-cell"]}))
     try:
         papermill.execute_notebook(
-            notebook, str(output), parameters=parameters, kernel_name="python3",
+            measured, str(output), parameters=parameters, kernel_name="python3",
             cwd=str(cwd), progress_bar=False, log_output=False,
         )
     except PapermillExecutionError as err:
@@ -183,6 +198,24 @@ def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd:
         raise ChapterError(chapter, f"code cell {number} of {source} (starting {first_line!r}) "
                                     f"raised {err.ename}: {err.evalue}; the executed notebook "
                                     f"with the traceback is {output}") from err
+    return pop_peak_memory(output)
+
+
+def pop_peak_memory(output: Path) -> float | None:
+    """Remove the runner's memory cell from an executed notebook; its reading in MiB."""
+    import nbformat
+
+    executed = nbformat.read(output, as_version=4)
+    cells = [c for c in executed.cells if PEAK_MEMORY_TAG in c.metadata.get("tags", [])]
+    if not cells:
+        return None
+    executed.cells = [c for c in executed.cells if c not in cells]
+    nbformat.write(executed, output)
+    text = "".join(o.get("text", "") for o in cells[-1].get("outputs", []))
+    try:
+        return int(text.split()[-1]) / 1024
+    except (IndexError, ValueError):
+        return None
 
 
 def source_code_cell(notebook, failed_source: str) -> tuple[int, str]:
@@ -270,11 +303,12 @@ def is_current(chapter: str, inputs: dict, root: Path) -> bool:
 
 
 def write_manifest(chapter: str, inputs: dict, profile_name: str, seconds: float,
-                   root: Path) -> Path:
+                   root: Path, peak_mib: float | None = None) -> Path:
     """Record a successful run (written to a temporary file, then renamed into place)."""
     path = manifest_path(chapter, root)
     record = {"chapter": chapter, "profile": profile_name, "key": inputs_key(inputs),
               "inputs": inputs, "seconds": round(seconds, 1),
+              "peak_mib": None if peak_mib is None else round(peak_mib),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(record, indent=1))
@@ -300,7 +334,8 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
                   file=out, flush=True)
         result = run_chapter(chapter, profile, overrides, root, profile_name, parts, force)
         with lock:
-            status = {"ok": f"ok in {result.seconds:.1f} s", "cached": "cached (inputs "
+            memory = "" if result.peak_mib is None else f", peak {result.peak_mib:,.0f} MiB"
+            status = {"ok": f"ok in {result.seconds:.1f} s{memory}", "cached": "cached (inputs "
                       "unchanged since its last run)"}.get(result.status,
                                                           f"FAILED: {result.message}")
             print(f"    {chapter}: {status}", file=out, flush=True)
@@ -347,10 +382,11 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
         if not force and is_current(chapter, inputs, root):
             return ChapterResult(chapter, True, time.perf_counter() - start, cached=True)
         manifest_path(chapter, root).unlink(missing_ok=True)  # a failed run leaves none
-        execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb", params, root)
+        peak = execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb",
+                               params, root)
         seconds = time.perf_counter() - start
-        write_manifest(chapter, inputs, profile_name, seconds, root)
-        return ChapterResult(chapter, True, seconds)
+        write_manifest(chapter, inputs, profile_name, seconds, root, peak)
+        return ChapterResult(chapter, True, seconds, peak_mib=peak)
     except ChapterError as err:
         return ChapterResult(chapter, False, time.perf_counter() - start, str(err))
 
@@ -358,9 +394,10 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
 def summary_table(results: list[ChapterResult]) -> str:
     """A plain-text table of chapter, status and wall time, with the total."""
     width = max([len(r.chapter) for r in results] + [7])
-    lines = [f"{'chapter':<{width}}  status  seconds"]
+    lines = [f"{'chapter':<{width}}  status  seconds  peak MiB"]
     lines += [f"{r.chapter:<{width}}  {r.status:<6}  "
-              + ("cached" if r.cached else f"{r.seconds:7.1f}") for r in results]
+              + (f"{'cached':>7}" if r.cached else f"{r.seconds:7.1f}")
+              + ("" if r.peak_mib is None else f"  {r.peak_mib:8,.0f}") for r in results]
     lines.append(f"{'total':<{width}}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
     return "\n".join(lines)
 

@@ -4,9 +4,9 @@ The space is the paper's (Results and Methods): L1 and L2 regularisation, activa
 batch size, the number of hidden layers (depth) and their widths, the optimizer and the
 learning rate (log-uniform around the paper's selected 0.00023). A study
 is stored (SQLite in the chapter's output folder by default, or any Optuna storage URL such as
-PostgreSQL), seeded (TPE) and pruned on the validation MAE per epoch: Hyperband (Optuna's
-multi-fidelity pruner, epochs as the resource) by default, or the median rule
-(``benchmarks/pruner_comparison.py`` compares the two at equal wall time). A new study
+PostgreSQL), seeded (TPE) and pruned on the validation MAE per epoch: successive halving
+(Optuna's multi-fidelity pruner, epochs as the resource) by default, Hyperband, or the median
+rule (``benchmarks/pruner_comparison.py`` compares them at equal wall time). A new study
 starts with the paper's selected configuration as its first trial. Rerunning resumes: trials
 are added until the study holds the requested number, so several workers can share a study
 (the command line is :mod:`helpers.book.tune`).
@@ -96,27 +96,33 @@ def rdb_storage(url: str):
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
 
 
-PRUNERS = ("hyperband", "median")
-MIN_EPOCHS = 5  # no trial is judged before this many epochs (Hyperband's smallest rung)
+PRUNERS = ("successive-halving", "hyperband", "median")
+MIN_EPOCHS = 5  # no trial is judged before this many epochs (the first rung)
+REDUCTION = 3  # a third of the trials at a rung go on to the next
 
 
 def pruner(name: str, max_epochs: int):
-    """Optuna's Hyperband pruner over epochs (rungs at 5, 15, 45... epochs, a third of the
-    trials promoted at each: reduction factor 3), or the median rule (stop a trial whose
-    validation MAE is above the median of earlier trials at the same epoch, after 5 epochs)."""
+    """Optuna's successive halving over epochs (rungs at 5, 15, 45 epochs: a trial goes on
+    only while its validation MAE is in the best third of the trials that reached the same
+    rung, or the best so far while fewer than three have), Hyperband (several such brackets,
+    some starting at 15 or 45 epochs), or the median rule (stop a trial whose validation MAE
+    is above the median of earlier trials at the same epoch, after 5 epochs)."""
     import optuna
 
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=MIN_EPOCHS,
+                                                      reduction_factor=REDUCTION)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=MIN_EPOCHS, max_resource=max(max_epochs, MIN_EPOCHS),
-            reduction_factor=3)
+            reduction_factor=REDUCTION)
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=MIN_EPOCHS)
     raise ValueError(f"unknown pruner {name!r}; expected one of {PRUNERS}")
 
 
 def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None = None,
-               pruning: str = "hyperband", max_epochs: int = 60):
+               pruning: str = "successive-halving", max_epochs: int = 60):
     """Create or resume a minimising study (seeded TPE, the ``pruning`` pruner over up to
     ``max_epochs`` epochs) in a database storage URL (``None``: in memory, for a study that
     lives only as long as one nested-CV fold); a new study gets ``enqueue`` (e.g. the paper's
@@ -213,7 +219,7 @@ def study_name(model: str, problem: ClockProblem) -> str:
 
 
 def search(problem: ClockProblem, model: str, storage: str | None, total: int,
-           pruning: str = "hyperband"):
+           pruning: str = "successive-halving"):
     """Run (or resume) the study of ``model``: ``tabtransformer``, ``mlp`` or
     ``elasticnet-<modality>``, until it holds ``total`` finished trials."""
     if model in transformer_clock.KINDS:
