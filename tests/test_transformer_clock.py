@@ -224,6 +224,21 @@ def test_successive_halving_stops_a_trial_behind_the_best_at_five_epochs():
     assert study.trials[1].state == optuna.trial.TrialState.PRUNED
 
 
+def test_a_network_study_prunes_a_trial_that_learns_slower(tmp_path):
+    import optuna
+
+    problem = planted_problem(tmp_path, n=200)
+    study = tuning.open_study("pruning", None, seed=0, pruning="successive-halving")
+    quick = {**tuning.paper_trial(), "depth": 1, "layer1": 64, "learning_rate": 1e-2}
+    study.enqueue_trial(quick)
+    study.enqueue_trial({**quick, "learning_rate": 1e-5})  # barely moves in 5 epochs
+    study.optimize(tuning.network_objective(problem, "mlp"), n_trials=2)
+    first, second = study.trials
+    assert first.state == optuna.trial.TrialState.COMPLETE
+    assert second.state == optuna.trial.TrialState.PRUNED
+    assert len(second.intermediate_values) == tuning.MIN_EPOCHS + 1  # steps 0..5, then stopped
+
+
 # --- Optuna ------------------------------------------------------------------------------------
 
 def test_study_resumes_on_the_same_storage(problem, tmp_path):

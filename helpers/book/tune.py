@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: the chapter's value in the profile")
     parser.add_argument("--patience", type=int, help="default: the chapter's value in the profile")
     parser.add_argument("--storage", help="Optuna storage URL (default: the chapter's SQLite)")
+    parser.add_argument("--pruner", default="successive-halving",
+                        help="successive-halving (the chapter's), hyperband or median")
     args = parser.parse_args(argv)
     chapter = load_profile(args.profile)["chapters"].get("p1_transformer_clock") or {}
     problem = simulated_problem(args.profile, args.seed,
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                                 patience=args.patience or chapter.get("patience", 8),
                                 workdir=output_folder(args.profile, args.seed) / "training")
     storage = args.storage or default_storage(output_folder(args.profile, args.seed))
-    study = search(problem, args.model, storage, args.trials)
+    study = search(problem, args.model, storage, args.trials, args.pruner)
     print(f"study {study.study_name}: {finished(study)} finished trials, best value "
           f"{study.best_value:.3f} with {study.best_params}")
     return 0

@@ -83,8 +83,7 @@ def repeated_splits(labels: pd.Series, n_splits: int, seed: int, test_size: floa
 def classifier_model(regressor, arm: str, tuning: FineTuning):
     """An untrained classification ``TabularModel`` with the regressor's head and settings, for
     one arm (its learning rate). Its configuration holds every gene name and takes seconds to
-    build, so one serves every fit of an arm; the best epoch is kept in memory
-    (:func:`best_weights_callback`) instead of a checkpoint file written per epoch."""
+    build, so one serves every fit of an arm (:func:`train_classifier` trains each network)."""
     from pytorch_tabular import TabularModel
     from pytorch_tabular.config import DataConfig, OptimizerConfig, TrainerConfig
     from pytorch_tabular.models import TabTransformerConfig
@@ -189,39 +188,56 @@ def weight_changes(regressor_network, network) -> tuple[list[str], list[str], in
     return changed, new, len(shared)
 
 
-def frozen_eval_callback():
-    """Keep the frozen part in eval mode at every batch (Lightning puts the whole module in
-    train mode, and BatchNorm would keep updating the regressor's running statistics)."""
-    import pytorch_lightning as pl
+def train_classifier(network, datamodule, tuning: FineTuning, seed: int, frozen: bool) -> int:
+    """Mini-batch training of a classifier on its data module's tensors (shuffled per epoch by
+    a generator seeded with ``seed``): pytorch-tabular's loss and optimizer, the validation loss
+    after each epoch, early stopping after ``tuning.patience`` epochs without improvement, and
+    the best epoch's weights kept in memory and restored. With ``frozen``, everything but the
+    last layer stays in eval mode, so BatchNorm keeps the regressor's running statistics.
+    Returns the number of epochs run. (A plain loop rather than Lightning's Trainer: for these
+    small cohorts the Trainer's per-epoch machinery cost more than the training itself.)"""
+    import torch
 
-    class FrozenInEval(pl.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            pl_module.eval()
-            pl_module.get_submodule(last_layer(pl_module)).train()
-
-    return FrozenInEval()
-
-
-def best_weights_callback():
-    """Remember the weights of the epoch with the lowest validation loss and restore them when
-    training ends (what pytorch-tabular's checkpoint + ``load_best`` do, without a file)."""
-    import pytorch_lightning as pl
-
-    class BestWeights(pl.Callback):
-        def __init__(self):
-            self.best, self.state = float("inf"), None
-
-        def on_validation_end(self, trainer, pl_module):
-            loss = trainer.callback_metrics.get("valid_loss")
-            if loss is not None and float(loss) < self.best and not trainer.sanity_checking:
-                self.best = float(loss)
-                self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-
-        def on_train_end(self, trainer, pl_module):
-            if self.state is not None:
-                pl_module.load_state_dict(self.state)
-
-    return BestWeights()
+    to = transformer_clock.device()
+    network.to(to)
+    optimizer = transformer_clock._optimizer(network)
+    parts = {name: transformer_clock._tensors(dataset) for name, dataset in
+             (("fit", datamodule.train_dataset), ("valid", datamodule.validation_dataset))}
+    target = {name: part["target"].long().to(to) for name, part in parts.items()}
+    inputs = {name: {k: part[k].to(to) for k in ("continuous", "categorical")}
+              for name, part in parts.items()}
+    generator = torch.Generator().manual_seed(seed)
+    batch, n = datamodule.batch_size, len(target["fit"])
+    best, best_state, waited, epochs = float("inf"), None, 0, 0
+    for _ in range(tuning.max_epochs):
+        epochs += 1
+        network.train()
+        if frozen:
+            network.eval()
+            network.get_submodule(last_layer(network)).train()
+        order = torch.randperm(n, generator=generator)
+        for first in range(0, n, batch):
+            rows = order[first:first + batch]
+            output = network({k: v[rows] for k, v in inputs["fit"].items()})
+            loss = transformer_clock.training_loss(network, output, target["fit"][rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        network.eval()
+        with torch.no_grad():
+            valid = float(transformer_clock.training_loss(
+                network, network(inputs["valid"]), target["valid"]))
+        if valid < best:
+            best, waited = valid, 0
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= tuning.patience:
+                break
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    return epochs
 
 
 def fit_classifier(regressor, table: pd.DataFrame, split: dict, arm: str, tuning: FineTuning,
@@ -242,13 +258,12 @@ def fit_classifier(regressor, table: pd.DataFrame, split: dict, arm: str, tuning
             dm = aligned_datamodule(template, regressor, table.loc[split["fit"]],
                                     table.loc[split["valid"]], seed)
             network = classifier_network(template, regressor)
-            callbacks = [best_weights_callback()]
             if arm == "pretrained":
                 transfer_weights(network, regressor.model.model)
                 freeze_all_but_last(network)
-                callbacks.append(frozen_eval_callback())
-            template.train(network, dm, callbacks=callbacks)
-            template.callbacks = []
+            train_classifier(network, dm, tuning, seed, frozen=arm == "pretrained")
+            template._prepare_for_training(network, dm, callbacks=[])
+            template._is_fitted = True
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return copy.copy(template)  # this fit's model and data module; the template trains on

@@ -383,11 +383,19 @@ def inference_tensors(datamodule, rows: pd.DataFrame) -> dict:
 
 
 def training_loss(network, output: dict, target):
-    """pytorch-tabular's regression loss (``BaseModel.calculate_loss`` without its logging):
-    the config's loss per target column plus any regularisation term the network returns."""
+    """pytorch-tabular's loss (``BaseModel.calculate_loss`` without its logging): the config's
+    loss per target column (regression) or per target's classes (classification), plus any
+    regularisation term the network returns."""
     loss = sum(output[k] for k in output if "regularization" in k and output[k] is not None)
-    for i in range(target.shape[1]):
-        loss = loss + network.loss(output["logits"][:, i], target[:, i])
+    logits = output["logits"]
+    if network.hparams.task == "regression":
+        for i in range(target.shape[1]):
+            loss = loss + network.loss(logits[:, i], target[:, i])
+        return loss
+    start = 0
+    for i, classes in enumerate(network.hparams.output_cardinality):
+        loss = loss + network.loss(logits[:, start:start + classes], target[:, i])
+        start += classes
     return loss
 
 

@@ -179,17 +179,22 @@ def network_objective(problem: ClockProblem, kind: str):
 
     def objective(trial) -> float:
         hp = suggest_network(trial)
+        stopped = []
 
         def report(epoch: int, maes: dict) -> bool:
             trial.report(maes["valid"], epoch)
-            return trial.should_prune()
+            # asked once per step: successive halving and Hyperband record the rung on the
+            # first call and answer False to a second one
+            if trial.should_prune():
+                stopped.append(epoch)
+            return bool(stopped)
 
         result = transformer_clock.fit(kind, hp, fit_rows, valid_rows, problem.space.genes,
                                        problem.training, on_epoch=report,
                                        label=f"{kind} trial {trial.number}",
                                        record_train=False)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
+        if stopped:
+            raise optuna.TrialPruned(f"stopped after epoch {stopped[0] + 1}")
         trial.set_user_attr("epochs", len(result.history))
         trial.set_user_attr("seconds", round(result.seconds, 1))
         # the restored weights are the best epoch's: their validation MAE is the history's
