@@ -1,10 +1,11 @@
 """Training speed of the Precious1GPT clock: the book's fit against a plain PyTorch loop over the
 same network on the same tensors, and against pytorch-tabular's own Trainer path, side by side.
 
-Run: ``python benchmarks/transformer_epoch_time.py`` (``--sizes default paper``; ``--epochs N``;
-``--sizes quick`` for a smoke run). Each fit uses the paper's hyperparameters (batch 96) on a
-random table of the profile's shape (samples x genes, tissue and modality categories): epoch
-time depends on the shape, not on the values. For each size and model it measures, in this
+Run: ``python benchmarks/transformer_epoch_time.py`` (``--sizes default paper``, or a shape such
+as ``6000x5000`` samples x genes; ``--epochs N``; ``--sizes quick`` for a smoke run). Each fit
+uses the paper's hyperparameters (batch 96) on a random table of the profile's shape (samples x
+genes, tissue and modality categories): epoch time depends on the shape, not on the values.
+For each size and model it measures, in this
 order and in one process:
 
 - ``plain``: a bare loop (shuffle, forward, MSE, backward, AdamW step) over pytorch-tabular's
@@ -139,9 +140,12 @@ def main() -> None:
     print(f"device: {device}; torch threads: {torch.get_num_threads()}")
     rows = []
     for size in args.sizes:
-        sizes = simulator.profile_sizes(size, design)
-        table, genes = random_table(sizes["n_methylation"] + sizes["n_expression"],
-                                    sizes["n_genes"])
+        if "x" in size:
+            n_samples, n_genes = (int(v) for v in size.split("x"))
+        else:
+            sizes = simulator.profile_sizes(size, design)
+            n_samples, n_genes = sizes["n_methylation"] + sizes["n_expression"], sizes["n_genes"]
+        table, genes = random_table(n_samples, n_genes)
         for kind in transformer_clock.KINDS:
             rows.append({"size": size, "device": device,
                          **measure(kind, table, genes, args.epochs)})

@@ -138,10 +138,10 @@ def test_saved_clock_reloads_and_predicts_identically_and_refuses_tampering(prob
         transformer_clock.load_clock(folder)
 
 
-def planted_problem(tmp_path, n: int = 400):
+def planted_problem(tmp_path, n: int = 240, epochs: int = 8):
     """A larger tiny problem whose age signal a network learns in a few epochs."""
-    return clock_problem.clock_problem(tiny_data(seed=1, n=n), seed=0, max_epochs=12,
-                                       patience=12, workdir=tmp_path, progress=False)
+    return clock_problem.clock_problem(tiny_data(seed=1, n=n), seed=0, max_epochs=epochs,
+                                       patience=epochs, workdir=tmp_path, progress=False)
 
 
 def test_the_training_loop_learns_as_well_as_pytorch_tabulars_trainer(tmp_path):
@@ -227,7 +227,7 @@ def test_successive_halving_stops_a_trial_behind_the_best_at_five_epochs():
 def test_a_network_study_prunes_a_trial_that_learns_slower(tmp_path):
     import optuna
 
-    problem = planted_problem(tmp_path, n=200)
+    problem = planted_problem(tmp_path, n=200, epochs=12)
     study = tuning.open_study("pruning", None, seed=0, pruning="successive-halving")
     quick = {**tuning.paper_trial(), "depth": 1, "layer1": 64, "learning_rate": 1e-2}
     study.enqueue_trial(quick)
