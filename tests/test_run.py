@@ -121,19 +121,19 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
           - caption: Appendix
             chapters: [{file: chapters/z_appendix}]
         """))
-    events, lock = [], threading.Lock()
+    events, lock, threads = [], threading.Lock(), {}
 
     def fake(chapter, profile, overrides, root, *rest):
         with lock:
             events.append(("start", chapter))
+            threads[chapter] = rest[-1]
         clock.sleep(0.2 if chapter == "a1" else 0.05)
         with lock:
             events.append(("end", chapter))
         return run.ChapterResult(chapter, chapter != "b1", 0.1, "" if chapter != "b1" else "x")
 
     monkeypatch.setattr(run, "run_chapter", fake)
-    for name in run.THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
     chapters = run.chapters_from_toc(tmp_path / "_toc.yml")
     results = run.run_chapters(chapters, "quick", {}, tmp_path, jobs=2)
     assert [r.chapter for r in results] == ["a1", "a2", "b1", "z_appendix"]
@@ -143,9 +143,22 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
     assert order.index(("end", "a1")) < order.index(("start", "a2"))  # a part stays in order
     last_end = max(order.index(("end", c)) for c in ("a1", "a2", "b1"))
     assert order.index(("start", "z_appendix")) > last_end  # the appendix waits for all
-    import os
+    # two parts side by side on two cores: one thread each; a chapter that starts alone (a2,
+    # after part Two finished; the appendix) gets both
+    assert threads == {"a1": 1, "b1": 1, "a2": 2, "z_appendix": 2}
 
-    assert all(os.environ[name] == "1" for name in run.THREAD_VARIABLES)  # one thread each
+
+def test_a_kernel_starts_with_the_threads_it_was_given(tmp_path, monkeypatch):
+    for name in run.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    book = _book(tmp_path, {"env": "import os\nprint('threads', os.environ['OMP_NUM_THREADS'])"})
+    result = run.run_chapter("env", run.load_profile("quick", book), {}, book, "quick",
+                             threads=1)
+    assert result.ok, result.message
+    executed = nbformat.read(book / "chapters" / "env.ipynb", as_version=4)
+    assert "threads 1" in executed.cells[-1].outputs[0]["text"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a caller's own setting is kept
+    assert run.thread_environment(1)["OMP_NUM_THREADS"] == "3"
 
 
 # --- incremental runs ------------------------------------------------------------------------
@@ -171,7 +184,7 @@ def _fake_execution(monkeypatch):
     """Replace papermill: write the notebook and a result that depends on the parameters."""
     executed = []
 
-    def fake(notebook, source, output, parameters, cwd):
+    def fake(notebook, source, output, parameters, cwd, threads=None):
         executed.append(source.stem)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("{}")
@@ -246,7 +259,7 @@ def test_a_failed_chapter_leaves_no_manifest_and_runs_again(tmp_path, monkeypatc
     executed = _fake_execution(monkeypatch)
     run.main(["--profile", "quick"], root=book)
 
-    def broken(notebook, source, output, parameters, cwd):
+    def broken(notebook, source, output, parameters, cwd, threads=None):
         executed.append(source.stem)
         raise run.ChapterError(source.stem, "planted failure")
 

@@ -8,7 +8,8 @@ chapter and cell.
 With ``--jobs N`` the toc's parts run side by side, N at a time: the chapters of one part stay in
 order (a later chapter may reuse what an earlier one cached, e.g. the trained clock), and the
 Appendix part, which reads every other chapter's results, runs after all of them. Each kernel
-then uses one compute thread (:func:`one_thread_per_kernel`).
+gets the cores divided by the parts running when it starts (:func:`kernel_threads`): one
+thread each while two parts run on two cores, both cores for a chapter that starts alone.
 
 Runs are incremental: after a chapter succeeds, a manifest beside its executed notebook
 (``chapters/<name>.manifest.json``) records the digest of everything its outputs depend on
@@ -172,9 +173,10 @@ PEAK_MEMORY_CELL = ("import resource\n"
                     "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux")
 
 
-def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path
-                    ) -> float | None:
+def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path,
+                    threads: int | None = None) -> float | None:
     """Execute one chapter (read from ``source``) with papermill; errors name the failing cell.
+    ``threads`` (if given) caps the kernel's compute threads (:func:`kernel_threads`).
     Returns the kernel's peak resident memory in MiB (read by a last cell the runner appends
     and removes from the executed notebook), or None where it cannot be read."""
     import copy
@@ -192,6 +194,7 @@ def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd:
         papermill.execute_notebook(
             measured, str(output), parameters=parameters, kernel_name="python3",
             cwd=str(cwd), progress_bar=False, log_output=False,
+            **({} if threads is None else {"kernel_manager_class": kernel_manager(threads)}),
         )
     except PapermillExecutionError as err:
         number, first_line = source_code_cell(notebook, err.source)
@@ -328,11 +331,13 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
     position = {chapter: i for i, chapter in enumerate(chapters, start=1)}
     parts = toc_parts(root / "_toc.yml")
 
-    def run(chapter: str) -> ChapterResult:
+    def run(chapter: str, threads: int | None = None) -> ChapterResult:
         with lock:
-            print(f"[{position[chapter]}/{len(chapters)}] {chapter} (profile {profile_name}) ...",
-                  file=out, flush=True)
-        result = run_chapter(chapter, profile, overrides, root, profile_name, parts, force)
+            cap = "" if threads is None else f", {threads} thread{'s' * (threads != 1)}"
+            print(f"[{position[chapter]}/{len(chapters)}] {chapter} (profile {profile_name}"
+                  f"{cap}) ...", file=out, flush=True)
+        result = run_chapter(chapter, profile, overrides, root, profile_name, parts, force,
+                             threads)
         with lock:
             memory = "" if result.peak_mib is None else f", peak {result.peak_mib:,.0f} MiB"
             status = {"ok": f"ok in {result.seconds:.1f} s{memory}", "cached": "cached (inputs "
@@ -343,11 +348,22 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
 
     if jobs <= 1 or len(chapters) <= 1:
         return [run(chapter) for chapter in chapters]
-    one_thread_per_kernel()
     groups, last = run_groups(chapters, parts)
+    waiting = [len(groups)]  # groups not yet finished
+
+    def run_group(group: list[str]) -> list[ChapterResult]:
+        results = []
+        for chapter in group:
+            with lock:
+                running = min(jobs, waiting[0])
+            results.append(run(chapter, kernel_threads(running)))
+        with lock:
+            waiting[0] -= 1
+        return results
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = [r for rs in pool.map(lambda group: [run(c) for c in group], groups) for r in rs]
-    done += [run(chapter) for chapter in last]
+        done = [r for rs in pool.map(run_group, groups) for r in rs]
+    done += [run(chapter, kernel_threads(1)) for chapter in last]
     by_name = {r.chapter: r for r in done}
     return [by_name[chapter] for chapter in chapters]
 
@@ -356,17 +372,34 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
                     "NUMBA_NUM_THREADS")
 
 
-def one_thread_per_kernel() -> None:
-    """Kernels started from now on use one compute thread each (unless the caller set these
-    variables): chapters running side by side on few cores otherwise oversubscribe them, and
-    the spinning OpenMP threads of torch and BLAS slow every chapter several-fold."""
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
+def kernel_threads(running: int, cores: int | None = None) -> int:
+    """Compute threads for a kernel that starts while ``running`` parts (itself included)
+    run side by side: the cores shared out, at least one. More threads than cores made the
+    spinning OpenMP threads of torch and BLAS slow every chapter several-fold."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, running))
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """The kernel's environment with ``threads`` compute threads (variables the caller set
+    are kept)."""
+    return {**{name: str(threads) for name in THREAD_VARIABLES}, **os.environ}
+
+
+def kernel_manager(threads: int):
+    """A Jupyter kernel manager class whose kernels start with ``threads`` compute threads."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ThreadLimitedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw["env"] = {**thread_environment(threads), **(kw.get("env") or {})}
+            return await super().start_kernel(**kw)
+
+    return ThreadLimitedKernelManager
 
 
 def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
-                profile_name: str = "", parts: list | None = None, force: bool = True
-                ) -> ChapterResult:
+                profile_name: str = "", parts: list | None = None, force: bool = True,
+                threads: int | None = None) -> ChapterResult:
     """Execute one chapter under a loaded profile, unless (``force`` False) its inputs match
     its manifest; a failure is returned, not raised."""
     import jupytext
@@ -383,7 +416,7 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
             return ChapterResult(chapter, True, time.perf_counter() - start, cached=True)
         manifest_path(chapter, root).unlink(missing_ok=True)  # a failed run leaves none
         peak = execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb",
-                               params, root)
+                               params, root, threads)
         seconds = time.perf_counter() - start
         write_manifest(chapter, inputs, profile_name, seconds, root, peak)
         return ChapterResult(chapter, True, seconds, peak_mib=peak)

@@ -446,8 +446,9 @@ def train_network(network, hp: dict, split: PreparedSplit, training: Training,
     to = device()
     network.to(to)
     optimizer = _optimizer(network)
-    fit = split.tensors["fit"]
-    target = fit["target"].to(to)
+    # the fit tensors move to the device once (a no-op on the CPU), not batch by batch
+    fit = {k: split.tensors["fit"][k].to(to) for k in ("continuous", "categorical")}
+    target = split.tensors["fit"]["target"].to(to)
     generator = torch.Generator().manual_seed(training.seed)
     batch = int(hp["batch_size"])
     n = len(target)
@@ -459,8 +460,9 @@ def train_network(network, hp: dict, split: PreparedSplit, training: Training,
         network.train()
         order = torch.randperm(n, generator=generator)
         for first in range(0, n, batch):
-            rows = order[first:first + batch]
-            loss = training_loss(network, network(_batches(fit, rows, to)), target[rows])
+            rows = order[first:first + batch].to(to)
+            loss = training_loss(network, network({k: v[rows] for k, v in fit.items()}),
+                                 target[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if hp["l1"] > 0:  # the L1 penalty's subgradient on every weight matrix
