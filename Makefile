@@ -26,7 +26,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 SHARED_DATA := $(abspath ../shared/data)
 export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
 
-.PHONY: book test install chapters quick-chapters html unit lint clean publish-check
+.PHONY: book test install chapters html unit lint clean publish-check
 
 book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
@@ -35,17 +35,14 @@ book: $(STAMP) | $(STATE)/.dirs
 # The unit tests and the quick chapters run side by side (each target's output printed whole
 # when it ends), then the strict build renders what the chapters executed.
 test: $(STAMP) lint | $(STATE)/.dirs
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit quick-chapters
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit chapters PROFILE=quick
 	$(MAKE) --no-print-directory html
-
-quick-chapters: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.book.run --profile quick --jobs $(JOBS)
 
 # What .github/workflows/publish.yml runs: the default profile (unchanged chapters are not
 # executed again), rendered into $(PUBLISH_DIR), then checked (a page per toc entry, the
 # default-profile banner on every page, no local paths, .nojekyll).
 publish-check: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m helpers.book.run --profile default --jobs $(JOBS)
+	$(MAKE) --no-print-directory chapters PROFILE=default
 	rm -rf $(PUBLISH_DIR)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --path-output $(PUBLISH_DIR)
 	touch $(PUBLISH_DIR)/_build/html/.nojekyll

@@ -46,6 +46,15 @@ def _book(tmp_path, chapters: dict[str, str]):
     return tmp_path
 
 
+def _parts_toc(root, parts: dict[str, list[str]]) -> None:
+    """Write a toc of captioned parts, each listing its executed chapters in order."""
+    lines = ["format: jb-book", "root: book/intro", "parts:"]
+    for caption, chapters in parts.items():
+        files = ", ".join(f"{{file: chapters/{c}}}" for c in chapters)
+        lines += [f"  - caption: {caption}", f"    chapters: [{files}]"]
+    (root / "_toc.yml").write_text("\n".join(lines) + "\n")
+
+
 def test_toc_order_is_the_run_order(tmp_path):
     book = _book(tmp_path, {"b_second": "1", "a_first": "1"})
     assert run.chapters_from_toc(book / "_toc.yml") == ["b_second", "a_first"]
@@ -110,17 +119,7 @@ def test_parallel_runs_keep_each_part_in_order_and_the_appendix_last(tmp_path, m
 
     (tmp_path / "notebooks" / "profiles").mkdir(parents=True)
     (tmp_path / "notebooks" / "profiles" / "quick.yml").write_text("all: {}\nchapters: {}\n")
-    (tmp_path / "_toc.yml").write_text(textwrap.dedent("""\
-        format: jb-book
-        root: book/intro
-        parts:
-          - caption: One
-            chapters: [{file: chapters/a1}, {file: chapters/a2}]
-          - caption: Two
-            chapters: [{file: chapters/b1}]
-          - caption: Appendix
-            chapters: [{file: chapters/z_appendix}]
-        """))
+    _parts_toc(tmp_path, {"One": ["a1", "a2"], "Two": ["b1"], "Appendix": ["z_appendix"]})
     events, lock, threads = [], threading.Lock(), {}
 
     def fake(chapter, profile, overrides, root, *rest):
@@ -166,13 +165,7 @@ def test_a_kernel_starts_with_the_threads_it_was_given(tmp_path, monkeypatch):
 def _incremental_book(tmp_path):
     """Two chapters in one part (a2 may read a1's results), helpers code, a lock and data."""
     book = _book(tmp_path, {"a1": "x = 1", "a2": "y = 2"})
-    (book / "_toc.yml").write_text(textwrap.dedent("""\
-        format: jb-book
-        root: book/intro
-        parts:
-          - caption: One
-            chapters: [{file: chapters/a1}, {file: chapters/a2}]
-        """))
+    _parts_toc(book, {"One": ["a1", "a2"]})
     for name, text in {"helpers/mod.py": "A = 1\n", "requirements/lock.txt": "x==1\n",
                        "data/registry.md": "sha256 abc\n"}.items():
         (book / name).parent.mkdir(parents=True, exist_ok=True)

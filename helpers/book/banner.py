@@ -9,11 +9,10 @@ build says on every page that its numbers check the pipeline, not the methods.
 from __future__ import annotations
 
 import datetime
-import json
 import subprocess
 from pathlib import Path
 
-from helpers.book.run import EXECUTED_DIR, MANIFEST_SUFFIX
+from helpers.book.run import EXECUTED_DIR, MANIFEST_SUFFIX, read_manifest
 from helpers.paths import ROOT
 
 MEANING = {
@@ -28,12 +27,10 @@ def executed_profiles(root: Path = ROOT) -> dict[str, list[str]]:
     """Profile -> chapters executed with it, from the runner's manifests."""
     found: dict[str, list[str]] = {}
     for path in sorted((root / EXECUTED_DIR).glob(f"*{MANIFEST_SUFFIX}")):
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        found.setdefault(str(manifest.get("profile") or "unknown"), []).append(
-            path.name[:-len(MANIFEST_SUFFIX)])
+        chapter = path.name[:-len(MANIFEST_SUFFIX)]
+        manifest = read_manifest(chapter, root)
+        if manifest is not None:
+            found.setdefault(str(manifest.get("profile") or "unknown"), []).append(chapter)
     return found
 
 

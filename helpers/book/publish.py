@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from helpers.book.banner import MEANING
+from helpers.book.run import toc_files
 from helpers.paths import ROOT
 
 LOCAL_PATHS = (r"/home/[A-Za-z0-9_.-]+/", r"/Users/[A-Za-z0-9_.-]+/", r"/root/", r"/tmp/",
@@ -29,20 +30,7 @@ LOCAL_PATHS = (r"/home/[A-Za-z0-9_.-]+/", r"/Users/[A-Za-z0-9_.-]+/", r"/root/",
 def toc_pages(toc_path: Path) -> list[str]:
     """Every document the toc lists (root included), as paths without suffix."""
     doc = yaml.safe_load(Path(toc_path).read_text())
-    pages = [doc["root"]]
-
-    def walk(item) -> None:
-        if isinstance(item, dict):
-            if isinstance(item.get("file"), str):
-                pages.append(item["file"])
-            for value in item.values():
-                walk(value)
-        elif isinstance(item, list):
-            for element in item:
-                walk(element)
-
-    walk({k: v for k, v in doc.items() if k != "root"})
-    return pages
+    return [doc["root"], *toc_files({k: v for k, v in doc.items() if k != "root"})]
 
 
 def site_problems(site: Path, pages: list[str], profile: str,

@@ -87,14 +87,14 @@ def toc_parts(toc_path: Path) -> list[tuple[str, list[str]]]:
     return [p for p in ([("", loose)] if loose else []) + parts if p[1]]
 
 
-def _chapters_in(node) -> list[str]:
+def toc_files(node) -> list[str]:
+    """Every ``file`` entry under a toc node, in order."""
     found: list[str] = []
 
     def walk(item) -> None:
         if isinstance(item, dict):
-            target = item.get("file")
-            if isinstance(target, str) and target.startswith(f"{EXECUTED_DIR}/"):
-                found.append(Path(target).stem)
+            if isinstance(item.get("file"), str):
+                found.append(item["file"])
             for value in item.values():
                 walk(value)
         elif isinstance(item, list):
@@ -103,6 +103,10 @@ def _chapters_in(node) -> list[str]:
 
     walk(node)
     return found
+
+
+def _chapters_in(node) -> list[str]:
+    return [Path(f).stem for f in toc_files(node) if f.startswith(f"{EXECUTED_DIR}/")]
 
 
 def run_groups(chapters: list[str], parts: list[tuple[str, list[str]]]

@@ -200,8 +200,8 @@ def train_classifier(network, datamodule, tuning: FineTuning, seed: int, frozen:
 
     to = transformer_clock.device()
     network.to(to)
-    optimizer = transformer_clock._optimizer(network)
-    parts = {name: transformer_clock._tensors(dataset) for name, dataset in
+    optimizer = transformer_clock.library_optimizer(network)
+    parts = {name: transformer_clock.dataset_tensors(dataset) for name, dataset in
              (("fit", datamodule.train_dataset), ("valid", datamodule.validation_dataset))}
     target = {name: part["target"].long().to(to) for name, part in parts.items()}
     inputs = {name: {k: part[k].to(to) for k in ("continuous", "categorical")}

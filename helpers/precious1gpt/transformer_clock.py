@@ -99,7 +99,7 @@ class FitResult:
     def model(self):
         """pytorch-tabular's ``TabularModel`` holding the trained network."""
         if self._model is None:
-            self._model = self.build_model() if self.build_model else self.network
+            self._model = self.build_model()
         return self._model
 
 
@@ -331,7 +331,8 @@ class PreparedSplit:
         return np.asarray(scaled, dtype=float) * transform.scale_[0] + transform.mean_[0]
 
 
-def _tensors(dataset) -> dict:
+def dataset_tensors(dataset) -> dict:
+    """A pytorch-tabular dataset's columns as tensors (continuous, categorical, target)."""
     import torch
 
     return {"continuous": torch.from_numpy(np.ascontiguousarray(dataset.continuous_X)),
@@ -362,8 +363,8 @@ def prepare_split(genes: list[str], train: pd.DataFrame, valid: pd.DataFrame,
         datamodule.setup("fit")
     inferred = OmegaConf.structured(datamodule._inferred_config)
     monitor = train.sample(min(len(train), MONITOR_ROWS), random_state=training.seed)
-    tensors = {"fit": _tensors(datamodule.train_dataset),
-               "valid": _tensors(datamodule.validation_dataset),
+    tensors = {"fit": dataset_tensors(datamodule.train_dataset),
+               "valid": dataset_tensors(datamodule.validation_dataset),
                "train": inference_tensors(datamodule, monitor)}
     tensors["valid"]["years"] = valid[TARGET].to_numpy(dtype=float)
     split = PreparedSplit(key, tuple(genes), datamodule, inferred, tensors)
@@ -376,7 +377,7 @@ def prepare_split(genes: list[str], train: pd.DataFrame, valid: pd.DataFrame,
 def inference_tensors(datamodule, rows: pd.DataFrame) -> dict:
     """Rows encoded by the datamodule (the same categorical codes), as tensors."""
     loader = datamodule.prepare_inference_dataloader(rows.drop(columns=[TARGET]))
-    out = _tensors(loader.dataset)
+    out = dataset_tensors(loader.dataset)
     out["target"] = None
     out["years"] = rows[TARGET].to_numpy(dtype=float)
     return out
@@ -429,7 +430,9 @@ def build_network(kind: str, hp: dict, split: PreparedSplit, training: Training)
     return network, config
 
 
-def _optimizer(network):
+def library_optimizer(network):
+    """The optimizer pytorch-tabular configures for the network (its config's name, rate,
+    weight decay)."""
     configured = network.configure_optimizers()
     return configured["optimizer"] if isinstance(configured, dict) else configured
 
@@ -445,7 +448,7 @@ def train_network(network, hp: dict, split: PreparedSplit, training: Training,
 
     to = device()
     network.to(to)
-    optimizer = _optimizer(network)
+    optimizer = library_optimizer(network)
     # the fit tensors move to the device once (a no-op on the CPU), not batch by batch
     fit = {k: split.tensors["fit"][k].to(to) for k in ("continuous", "categorical")}
     target = split.tensors["fit"]["target"].to(to)
