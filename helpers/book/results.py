@@ -49,16 +49,17 @@ def _check_data(data: str, where: str) -> str:
 
 @dataclass(frozen=True)
 class Recorder:
-    """Writes one chapter's results (profile and seed included) under ``root/<chapter>``."""
+    """Writes one chapter's results (profile and seed included) under ``root/<chapter>``
+    (``root`` None: the book's ``chapters/results`` folder)."""
 
     chapter: str
     profile: str
     seed: int
-    root: Path = RESULTS_DIR
+    root: Path | None = None
 
     @property
     def folder(self) -> Path:
-        return Path(self.root) / self.chapter
+        return Path(self.root or RESULTS_DIR) / self.chapter
 
     def table(self, name: str, table: pd.DataFrame, data: str | None = None) -> Path:
         """Save a result table as CSV; rows need a ``data`` column or a ``data`` label."""
