@@ -236,7 +236,22 @@ def test_a_network_study_prunes_a_trial_that_learns_slower(tmp_path):
     first, second = study.trials
     assert first.state == optuna.trial.TrialState.COMPLETE
     assert second.state == optuna.trial.TrialState.PRUNED
-    assert len(second.intermediate_values) == tuning.MIN_EPOCHS + 1  # steps 0..5, then stopped
+    assert sorted(second.intermediate_values) == list(range(1, tuning.MIN_EPOCHS + 1))
+
+
+def test_the_pruner_sentence_names_the_epochs_the_pruners_use():
+    import optuna
+
+    assert tuning.rungs(60, 5, 3) == [5, 15, 45] and tuning.rungs(60, 5, 4) == [5, 20]
+    assert "after 5, 15 and 45 epochs" in tuning.describe_pruner("successive-halving", 60)
+    assert "best quarter" in tuning.describe_pruner("successive-halving", 60, 5, 4)
+    assert "none is stopped early" in tuning.describe_pruner("successive-halving", 4)
+    hyperband = tuning.pruner("hyperband", 60)
+    hyperband._try_initialization(optuna.create_study(pruner=hyperband))  # the library's count
+    assert f"in {hyperband._n_brackets} bracket(s)" in tuning.describe_pruner("hyperband", 60)
+    assert "after at least 5 epochs" in tuning.describe_pruner("median", 60)
+    with pytest.raises(ValueError, match="unknown pruner 'asha'"):
+        tuning.describe_pruner("asha", 60)
 
 
 # --- Optuna ------------------------------------------------------------------------------------
@@ -256,6 +271,14 @@ def test_study_resumes_on_the_same_storage(problem, tmp_path):
     assert sum(t.params == first for t in again.trials) == 1
     tuning.run_trials(again, objective, total=4)  # already holds 4: nothing to add
     assert len(tuning.open_study(name, storage, seed=0).trials) == 4
+
+
+def test_a_study_under_another_pruner_is_a_different_study(problem):
+    default = tuning.study_name("tabtransformer", problem)
+    assert tuning.study_name("tabtransformer", problem, tuning.DEFAULT_PRUNER) == default
+    assert tuning.study_name("tabtransformer", problem, "hyperband") != default
+    assert tuning.study_name("elasticnet-methylation", problem, "hyperband") == \
+        tuning.study_name("elasticnet-methylation", problem)  # reports no epochs: not pruned
 
 
 def test_search_rejects_unknown_models(problem, tmp_path):

@@ -15,7 +15,7 @@ import sys
 
 from helpers.book.run import load_profile
 from helpers.precious1gpt.clock_problem import output_folder, simulated_problem
-from helpers.precious1gpt.tuning import default_storage, finished, search
+from helpers.precious1gpt.tuning import DEFAULT_PRUNER, PRUNERS, default_storage, finished, search
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: the chapter's value in the profile")
     parser.add_argument("--patience", type=int, help="default: the chapter's value in the profile")
     parser.add_argument("--storage", help="Optuna storage URL (default: the chapter's SQLite)")
-    parser.add_argument("--pruner", default="successive-halving",
-                        help="successive-halving (the chapter's), hyperband or median")
+    parser.add_argument("--pruner", default=DEFAULT_PRUNER, choices=PRUNERS,
+                        help=f"stops weak trials early (the chapter's: {DEFAULT_PRUNER})")
     args = parser.parse_args(argv)
     chapter = load_profile(args.profile)["chapters"].get("p1_transformer_clock") or {}
     problem = simulated_problem(args.profile, args.seed,
