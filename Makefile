@@ -11,6 +11,7 @@ PUBLISH_DIR ?= _publish
 # toc parts executed side by side (helpers.book.run --jobs); the machines have 2 cores
 JOBS    ?= 2
 PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip install --disable-pip-version-check -q --no-compile
 STAMP   := $(VENV)/.installed
 
 # Keep jupyter, ipython, matplotlib and numba state out of $HOME.
@@ -53,9 +54,11 @@ install: $(STAMP)
 $(STAMP): requirements/lock.txt requirements/constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements/constraints.txt
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements/lock.txt -c requirements/constraints.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PIP) -r requirements/constraints.txt
+	$(PIP) -r requirements/lock.txt -c requirements/constraints.txt
+	$(PIP) --no-deps --no-build-isolation -e .
+	@# pip byte-compiles one file at a time (about 130 s here); compileall uses every core
+	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') > /dev/null || true
 	@touch $(STAMP)
 
 $(STATE)/.dirs:
