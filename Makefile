@@ -36,7 +36,7 @@ book: $(STAMP) | $(STATE)/.dirs
 # The unit tests and the quick chapters run side by side (each target's output printed whole
 # when it ends), then the strict build renders what the chapters executed.
 test: $(STAMP) lint | $(STATE)/.dirs
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit chapters PROFILE=quick
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit chapters PROFILE=quick UNIT_THREADS=1
 	$(MAKE) --no-print-directory html
 
 # What .github/workflows/publish.yml runs: the default profile (unchanged chapters are not
@@ -71,8 +71,10 @@ chapters: $(STAMP) | $(STATE)/.dirs
 html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# UNIT_THREADS: compute threads of the test process (make test gives it one, beside the two
+# chapter kernels: more threads than cores made torch's tests several times slower)
 unit: $(STAMP) | $(STATE)/.dirs
-	$(PY) -m pytest
+	$(if $(UNIT_THREADS),OMP_NUM_THREADS=$(UNIT_THREADS) MKL_NUM_THREADS=$(UNIT_THREADS) OPENBLAS_NUM_THREADS=$(UNIT_THREADS) NUMBA_NUM_THREADS=$(UNIT_THREADS)) $(PY) -m pytest
 
 lint: $(STAMP)
 	$(PY) -m ruff check helpers tests benchmarks
