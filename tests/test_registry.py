@@ -169,3 +169,10 @@ def test_package_copy_with_a_wrong_hash_is_not_used(tmp_path, isolated_cache, mo
         fetch("bundled", {"bundled": entry})
     shipped.write_bytes(content)
     assert fetch("bundled", {"bundled": entry}) == shipped
+
+
+def test_shown_path_hides_the_local_cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.CACHE_ENV, str(tmp_path / "cache"))
+    inside = tmp_path / "cache" / "outputs" / "clock"
+    assert registry.shown_path(inside) == "$AGING_BOOK_CACHE/outputs/clock"
+    assert registry.shown_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")

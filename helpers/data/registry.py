@@ -107,6 +107,15 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(pooch.os_cache("aging-clocks-book"))
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a page may print it: ``$AGING_BOOK_CACHE/...`` inside the cache (no local
+    absolute path on a rendered page), unchanged elsewhere."""
+    try:
+        return f"${CACHE_ENV}/{Path(path).resolve().relative_to(cache_dir().resolve())}"
+    except ValueError:
+        return str(path)
+
+
 def mirror_dir() -> Path | None:
     """The offline mirror folder named by ``AGING_BOOK_DATA_MIRROR``, if set."""
     env = os.environ.get(MIRROR_ENV)
