@@ -27,22 +27,20 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 SHARED_DATA := $(abspath ../shared/data)
 export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
 
-.PHONY: book test install chapters html quick-book unit lint clean publish-check
+.PHONY: book test install chapters html unit lint clean publish-check
 
 book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
 	$(MAKE) --no-print-directory html
 
-# The quick chapters (two toc parts on the two cores), then the strict build of what they
-# executed; beside them the unit tests at the lowest CPU priority (UNIT_NICE), so they take
-# the cycles the chapters leave idle (kernel start-ups, the shorter part's end, the one-core
-# build) instead of slowing the chapters. Each target's output is printed whole when it ends.
+# The quick chapters (two toc parts on the two cores), then the unit tests in two pytest-xdist
+# workers beside the strict build of what the chapters executed (the build uses one core);
+# each target's output is printed whole when it ends. The unit tests beside the chapters made
+# three processes share two cores (nice does not help: jupyter starts each kernel in a session
+# of its own, and the kernel scheduler shares the CPU between sessions first).
 test: $(STAMP) lint | $(STATE)/.dirs
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit quick-book UNIT_THREADS=1 UNIT_NICE=19
-
-quick-book: $(STAMP) | $(STATE)/.dirs
 	$(MAKE) --no-print-directory chapters PROFILE=quick
-	$(MAKE) --no-print-directory html
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit html UNIT_THREADS=1 UNIT_WORKERS=2
 
 # What .github/workflows/publish.yml runs: the default profile (unchanged chapters are not
 # executed again), rendered into $(PUBLISH_DIR), then checked (a page per toc entry, the
@@ -82,11 +80,10 @@ chapters: $(STAMP) | $(STATE)/.dirs
 html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-# UNIT_THREADS: compute threads of the test process (make test gives it one, beside the two
-# chapter kernels: more threads than cores made torch's tests several times slower);
-# UNIT_NICE: its CPU priority (nice value).
+# UNIT_WORKERS: pytest-xdist worker processes; UNIT_THREADS: compute threads of each (make
+# test gives each one: more threads than cores made torch's tests several times slower).
 unit: $(STAMP) | $(STATE)/.dirs
-	$(if $(UNIT_THREADS),OMP_NUM_THREADS=$(UNIT_THREADS) MKL_NUM_THREADS=$(UNIT_THREADS) OPENBLAS_NUM_THREADS=$(UNIT_THREADS) NUMBA_NUM_THREADS=$(UNIT_THREADS)) $(if $(UNIT_NICE),nice -n $(UNIT_NICE)) $(PY) -m pytest
+	$(if $(UNIT_THREADS),OMP_NUM_THREADS=$(UNIT_THREADS) MKL_NUM_THREADS=$(UNIT_THREADS) OPENBLAS_NUM_THREADS=$(UNIT_THREADS) NUMBA_NUM_THREADS=$(UNIT_THREADS)) $(PY) -m pytest $(if $(UNIT_WORKERS),-n $(UNIT_WORKERS))
 
 lint: $(STAMP)
 	$(PY) -m ruff check helpers tests benchmarks
