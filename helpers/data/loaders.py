@@ -7,6 +7,7 @@ licence and hash in ``attrs`` (pandas) or ``uns["provenance"]`` (AnnData).
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
 import warnings
@@ -224,6 +225,205 @@ def load_gse69852() -> ad.AnnData:
                                "samples": sheet_entry.provenance}
     adata.uns["modality"] = "methylation"
     return adata
+
+
+AGE_ROW = "Age"
+
+
+def read_age_row_tsv(lines, where: str, value_range=(0.0, 1.0)) -> ad.AnnData:
+    """A features-by-samples TSV whose last row is ``Age`` (the EpigeneticPacemaker layout of
+    GSE74193: a header of sample ids, one row per CpG, then ages in years, prenatal ones
+    negative) as AnnData (samples x features, obs ``age``). Refuses, naming the file and the
+    field: a duplicated sample or feature id, a short or non-numeric row, a value outside
+    ``value_range``, and a missing, non-numeric or implausible age (outside -1 to 120 y)."""
+    rows = iter(enumerate((line.rstrip("\n").split("\t") for line in lines), start=1))
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise DataFormatError(f"{where}: empty file (no header of sample ids)") from None
+    samples = header[1:]
+    if not samples:
+        raise DataFormatError(f"{where}: the header names no samples")
+    formats.require_unique(samples, "sample ids in the header", where)
+    body = list(rows)
+    if not body or body[-1][1][0] != AGE_ROW:
+        last = body[-1][1][0] if body else None
+        raise DataFormatError(f"{where}: the last row is {last!r}, not the {AGE_ROW!r} row "
+                              "(truncated file or no ages)")
+    age_line, age_cells = body.pop()
+    if len(age_cells) != len(samples) + 1:
+        raise DataFormatError(f"{where}: field {AGE_ROW!r} (line {age_line}) has "
+                              f"{len(age_cells) - 1} values for {len(samples)} samples")
+    age = pd.to_numeric(pd.Series(age_cells[1:], index=samples), errors="coerce")
+    bad = age.index[age.isna() | (age < -1) | (age > 120)]
+    if len(bad):
+        raise DataFormatError(f"{where}: field {AGE_ROW!r} is missing, non-numeric or outside "
+                              f"-1 to 120 years for {len(bad)} sample(s), e.g. "
+                              f"{bad[:3].tolist()}")
+    features, values = formats.numeric_rows(body, len(samples), where, "feature ids",
+                                            value_range=value_range)
+    if AGE_ROW in features:
+        raise DataFormatError(f"{where}: a second {AGE_ROW!r} row before the last line")
+    if np.isnan(values).any():
+        row = features[int(np.argmax(np.isnan(values).any(axis=1)))]
+        raise DataFormatError(f"{where}: missing value in field {row!r}")
+    age = age.to_numpy(float)
+    weeks = np.where(age < 0, formats.TERM_WEEKS + age * formats.WEEKS_PER_YEAR, np.nan)
+    obs = pd.DataFrame({"age": age, "prenatal": age < 0, "gestational_weeks": weeks},
+                       index=pd.Index(samples, name="sample"))
+    return ad.AnnData(X=values.T.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(
+        features, name="cpg")))
+
+
+def load_gse74193() -> ad.AnnData:
+    """The 675 real GSE74193 brain methylomes (dorsolateral prefrontal cortex, 450k betas of
+    the 7,503 age-associated CpGs the EpigeneticPacemaker package kept): obs = age in years
+    (the 65 prenatal ones negative), prenatal flag, gestational weeks (40 + age x 52.18, the
+    book's term convention) and the package's ``split`` (train 472, test 203)."""
+    parts, paths = [], []
+    for key, split in (("gse74193_train", "train"), ("gse74193_test", "test")):
+        entry = load_registry()[key]
+        text = io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(verified_bytes(key))),
+                                encoding="utf-8")
+        part = read_age_row_tsv(text, str(entry.path))
+        part.obs["split"] = split
+        part.uns["provenance"] = entry.provenance
+        parts.append(part)
+        paths.append(entry.path)
+    train, test = parts
+    both = train.obs_names.intersection(test.obs_names)
+    if len(both):
+        raise DataFormatError(f"{paths[1]}: samples {both[:3].tolist()} "
+                              "are also in the training file")
+    if not train.var_names.equals(test.var_names):
+        raise DataFormatError(f"{paths[1]}: its CpG rows differ from the "
+                              "training file's")
+    adata = ad.concat([train, test], merge="same")
+    adata.obs["gsm"] = adata.obs_names.astype(str)
+    adata.uns["provenance"] = {"train": train.uns["provenance"], "test": test.uns["provenance"]}
+    adata.uns["modality"] = "methylation"
+    return adata
+
+
+def gse7621_adata(expression: pd.DataFrame, samples: pd.DataFrame, where: str,
+                  where_samples: str) -> ad.AnnData:
+    """GSE7621's data frames as AnnData (samples x genes): X = log2 RMA expression of one
+    probe set per gene symbol, obs = GSM id, ``disease`` and ``case`` (Parkinson's). Refuses,
+    naming the file and the field: a missing column, a repeated gene symbol or GSM id, a sample
+    column without a diagnosis (or a diagnosis without its column), a diagnosis other than
+    control / Parkinson's, and values that are missing or not on a log scale."""
+    _require_columns(expression, ["Gene.Symbol"], Path(where))
+    _require_columns(samples, ["GSM", "disease"], Path(where_samples))
+    columns = [c for c in expression.columns if str(c).startswith("GSM")]
+    gsm = [str(c).split(".")[0] for c in columns]
+    formats.require_unique(gsm, "sample columns (GSM ids)", where)
+    formats.require_unique(samples["GSM"], "GSM ids in field GSM", where_samples)
+    unlabelled = sorted(set(gsm) - set(samples["GSM"]))
+    unmeasured = sorted(set(samples["GSM"]) - set(gsm))
+    if unlabelled or unmeasured:
+        raise DataFormatError(f"{where_samples}: field GSM lacks {unlabelled[:3]} (columns of "
+                              f"{where}) or names {unmeasured[:3]}, which have no column there")
+    disease = samples.set_index("GSM").loc[gsm, "disease"].astype(str).str.lower()
+    unknown = sorted(set(disease) - {"control", "parkinson's"})
+    if unknown:
+        raise DataFormatError(f"{where_samples}: field disease holds {unknown}; expected "
+                              "control or parkinson's")
+    symbols = expression["Gene.Symbol"].astype(str)
+    formats.require_unique(symbols, "gene symbols in field Gene.Symbol", where)
+    values = expression[columns].apply(pd.to_numeric, errors="coerce")
+    if values.isna().any().any():
+        column = values.columns[int(np.argmax(values.isna().any().to_numpy()))]
+        raise DataFormatError(f"{where}: missing or non-numeric value in field {column!r}")
+    if not formats.looks_logged(values):
+        raise DataFormatError(f"{where}: sample columns hold values up to "
+                              f"{np.nanmax(values.to_numpy(float)):.3g}; expected log2 RMA")
+    obs = pd.DataFrame({"gsm": gsm, "disease": disease.to_numpy(),
+                        "case": (disease == "parkinson's").to_numpy()},
+                       index=pd.Index(gsm, name="sample"))
+    return ad.AnnData(X=values.to_numpy(np.float64).T, obs=obs,
+                      var=pd.DataFrame(index=pd.Index(symbols.to_numpy(), name="gene")))
+
+
+def load_gse7621() -> ad.AnnData:
+    """The 25 real GSE7621 substantia nigra arrays (16 Parkinson's disease, 9 controls; no
+    ages): log2 RMA expression per gene symbol with each sample's diagnosis."""
+    expression_entry, expression_path = _entry_and_path("gse7621_expression")
+    samples_entry, samples_path = _entry_and_path("gse7621_samples")
+    adata = gse7621_adata(_read_rda_frame(expression_path, "mgp_LesnickParkinsonsExp"),
+                          _read_rda_frame(samples_path, "mgp_LesnickParkinsonsMeta"),
+                          str(expression_entry.path), str(samples_entry.path))
+    adata.uns["provenance"] = {"expression": expression_entry.provenance,
+                               "samples": samples_entry.provenance}
+    adata.uns["modality"] = "expression"
+    adata.uns["platform"] = "Affymetrix HG-U133 Plus 2, log2 RMA"
+    return adata
+
+
+def read_parquet_bytes(data: bytes, where: str) -> pd.DataFrame:
+    """A parquet table from verified bytes, read by pyarrow without its thread pool (a pool
+    left running by a read from a Python file object can abort the interpreter at exit:
+    apache/arrow issues 34314 and 50482)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        table = pq.read_table(pa.BufferReader(data), use_threads=False)
+    except (pa.ArrowException, OSError) as error:
+        raise DataFormatError(f"{where}: not a readable parquet file ({error})") from error
+    return table.to_pandas(use_threads=False)
+
+
+def _symbols(frame: pd.DataFrame, column: str, where: str) -> list[str]:
+    """The distinct, non-empty gene symbols of ``column``, in file order."""
+    _require_columns(frame, [column], Path(where))
+    values = frame[column].astype("string").str.strip()
+    empty = values.isna() | (values == "")
+    if empty.any():
+        raise DataFormatError(f"{where}: field {column!r} is empty in {int(empty.sum())} row(s)")
+    return list(dict.fromkeys(values))
+
+
+def hagr_gene_sets(genage: pd.DataFrame, cellage: pd.DataFrame, signatures: pd.DataFrame,
+                   where: dict[str, str]) -> dict[str, list[str]]:
+    """The HAGR ageing gene sets as a library (name -> genes): GenAge human, CellAge split by
+    its senescence effect (induces / inhibits; 'Unclear' left out) and the 2009 ageing
+    signature split into genes over- and under-expressed with age. ``signatures`` is the
+    stored single text column holding the original ';'-separated file."""
+    sets = {"GenAge human": _symbols(genage, "symbol", where["genage"])}
+    _require_columns(cellage, ["Gene symbol", "Senescence Effect"], Path(where["cellage"]))
+    for effect in ("Induces", "Inhibits"):
+        chosen = cellage[cellage["Senescence Effect"] == effect]
+        sets[f"CellAge: {effect.lower()} senescence"] = _symbols(chosen, "Gene symbol",
+                                                                 where["cellage"])
+    if signatures.shape[1] != 1:
+        raise DataFormatError(f"{where['signatures']}: expected one text column holding the "
+                              f"';'-separated file, found {signatures.shape[1]} columns")
+    header = str(signatures.columns[0])
+    text = "\n".join([header, *signatures.iloc[:, 0].astype(str)])
+    table = pd.read_csv(io.StringIO(text), sep=";")
+    _require_columns(table, ["gene_symbol", "ovevrexp", "underexp"], Path(where["signatures"]))
+    flags = table[["ovevrexp", "underexp"]].apply(pd.to_numeric, errors="coerce")
+    if not (flags.isin([0, 1]).all().all() and (flags.sum(axis=1) == 1).all()):
+        raise DataFormatError(f"{where['signatures']}: fields ovevrexp / underexp must mark "
+                              "each gene as over- or under-expressed with age (one 1, one 0)")
+    sets["Ageing signature: up with age"] = _symbols(table[flags["ovevrexp"] == 1],
+                                                     "gene_symbol", where["signatures"])
+    sets["Ageing signature: down with age"] = _symbols(table[flags["underexp"] == 1],
+                                                       "gene_symbol", where["signatures"])
+    return sets
+
+
+HAGR_KEYS = {"genage": "hagr_genage_human", "cellage": "hagr_cellage",
+             "signatures": "hagr_ageing_signatures"}
+
+
+def load_hagr_gene_sets() -> dict[str, list[str]]:
+    """The registered HAGR files (GenAge human, CellAge v3, the 2009 ageing signature) as
+    five gene sets (:func:`hagr_gene_sets`), each read from its verified bytes."""
+    registry = load_registry()
+    where = {name: str(registry[key].path) for name, key in HAGR_KEYS.items()}
+    frames = {name: read_parquet_bytes(verified_bytes(key), where[name])
+              for name, key in HAGR_KEYS.items()}
+    return hagr_gene_sets(frames["genage"], frames["cellage"], frames["signatures"], where)
 
 
 def load_gtex_expression_set(key: str) -> ad.AnnData:
