@@ -37,12 +37,15 @@ def test_age_row_tsv_becomes_samples_by_cpgs_with_ages_and_gestational_weeks():
 
 @pytest.mark.parametrize("lines, message", [
     (GOOD_TSV[:-1], r"brain.tsv.gz: the last row is 'cg02', not the 'Age' row"),
-    (GOOD_TSV[:2] + ["cg02\t0.9\t0.8"] + GOOD_TSV[3:], r"brain.tsv.gz: line 3 \('cg02'\) has 2"),
+    (GOOD_TSV[:2] + ["cg02\t0.9\t0.8"] + GOOD_TSV[3:], r"brain.tsv.gz: missing value in field "
+                                                       r"'cg02' \(a short row"),
+    (GOOD_TSV[:2] + ["cg02\t0.9\t0.8\t0.7\t0.6"] + GOOD_TSV[3:], r"more values than the header"),
     (GOOD_TSV[:3] + ["Age\t45\tunknown\t3"], r"field 'Age' is missing, non-numeric .* \['GSM2'\]"),
     (GOOD_TSV[:3] + ["Age\t45\t\t3"], r"field 'Age' is missing"),
     (GOOD_TSV[:3] + ["Age\t45\t130\t3"], r"outside -1 to 120 years .* \['GSM2'\]"),
-    (GOOD_TSV[:3] + ["Age\t45\t3"], r"field 'Age' \(line 4\) has 2 values for 3 samples"),
+    (GOOD_TSV[:3] + ["Age\t45\t3"], r"field 'Age' is missing, non-numeric .* \['GSM3'\]"),
     (["\tGSM1\tGSM1\tGSM3"] + GOOD_TSV[1:], r"duplicated sample ids in the header: \['GSM1'\]"),
+    (["\tGSM1\t\tGSM3"] + GOOD_TSV[1:], r"the header names no samples or has an empty id"),
     (GOOD_TSV[:2] + ["cg01\t0.9\t0.8\t0.7"] + GOOD_TSV[3:], r"duplicated feature ids"),
     (GOOD_TSV[:2] + ["cg02\t0.9\tx\t0.7"] + GOOD_TSV[3:], r"non-numeric value 'x' in field 'cg02'"),
     (GOOD_TSV[:2] + ["cg02\t0.9\t1.8\t0.7"] + GOOD_TSV[3:], r"outside \[0, 1\] in field 'cg02'"),

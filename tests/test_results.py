@@ -54,6 +54,16 @@ def test_claims_are_checked_against_the_claims_file(tmp_path):
     assert len(table) == len(results.claim_list())
 
 
+def test_a_claim_keeps_one_real_and_one_simulated_row_of_evidence(tmp_path):
+    rec = results.recorder("p1_validation", "quick", 0, root=tmp_path)
+    rec.claim("p1_fetal_older", "reproduced", "planted", "simulated")
+    rec.claim("p1_fetal_older", "partly reproduced", "first", "real (GSE74193)")
+    rec.claim("p1_fetal_older", "not reproduced", "brains", "real (GSE74193)")  # replaces
+    rows = results.claims(root=tmp_path).query("claim_id == 'p1_fetal_older'")
+    assert sorted(zip(rows["data"], rows["verdict"], strict=True)) == [
+        ("real (GSE74193)", "not reproduced"), ("simulated", "reproduced")]
+
+
 def test_claims_file_names_real_chapters():
     from helpers.book.run import ROOT, chapters_from_toc
     listed = set(results.claim_list()["chapter"])

@@ -94,11 +94,21 @@ class Recorder:
                                          "data": _check_data(data, what)})
 
     def _append(self, name: str, record: dict) -> None:
+        """Add a record, replacing an earlier one on the same claim (or recovery) and the same
+        kind of data: a claim can carry one real and one simulated row of evidence."""
         path = self.folder / name
         records = json.loads(path.read_text()) if path.is_file() else []
-        records = [r for r in records if r.get("claim_id", r.get("what"))
-                   != record.get("claim_id", record.get("what"))] + [record]
+        records = [r for r in records if _identity(r) != _identity(record)] + [record]
         path.write_text(json.dumps(records, indent=1))
+
+
+def data_kind(data: str) -> str:
+    """'real' or 'simulated': the kind of evidence a data label names."""
+    return "real" if "real" in data else "simulated"
+
+
+def _identity(record: dict) -> tuple[str, str]:
+    return record.get("claim_id", record.get("what")), data_kind(record["data"])
 
 
 def _named_index(table: pd.DataFrame) -> bool:

@@ -230,49 +230,87 @@ def load_gse69852() -> ad.AnnData:
 AGE_ROW = "Age"
 
 
-def read_age_row_tsv(lines, where: str, value_range=(0.0, 1.0)) -> ad.AnnData:
+def read_age_row_tsv(source, where: str, value_range=(0.0, 1.0)) -> ad.AnnData:
     """A features-by-samples TSV whose last row is ``Age`` (the EpigeneticPacemaker layout of
     GSE74193: a header of sample ids, one row per CpG, then ages in years, prenatal ones
-    negative) as AnnData (samples x features, obs ``age``). Refuses, naming the file and the
-    field: a duplicated sample or feature id, a short or non-numeric row, a value outside
+    negative) as AnnData (samples x features, obs ``age``). ``source``: a path, text stream or
+    lines. Refuses, naming the file and the field: an empty file, a duplicated sample or
+    feature id, a row with too many values, a missing or non-numeric value, a value outside
     ``value_range``, and a missing, non-numeric or implausible age (outside -1 to 120 y)."""
-    rows = iter(enumerate((line.rstrip("\n").split("\t") for line in lines), start=1))
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise DataFormatError(f"{where}: empty file (no header of sample ids)") from None
-    samples = header[1:]
-    if not samples:
-        raise DataFormatError(f"{where}: the header names no samples")
+    if isinstance(source, list):
+        source = io.StringIO("".join(source))
+    header = source.readline()
+    if not header.strip():
+        raise DataFormatError(f"{where}: empty file (no header of sample ids)")
+    samples = header.rstrip("\r\n").split("\t")[1:]
+    if not samples or "" in samples:
+        raise DataFormatError(f"{where}: the header names no samples or has an empty id")
     formats.require_unique(samples, "sample ids in the header", where)
-    body = list(rows)
-    if not body or body[-1][1][0] != AGE_ROW:
-        last = body[-1][1][0] if body else None
+    text = source.read()
+    try:  # the fast path: every cell a number (the C parser); else the checks below name it
+        numbers = pd.read_csv(io.StringIO(text), sep="\t", header=None,
+                              names=["id", *samples], index_col=0,
+                              dtype={sample: np.float64 for sample in samples})
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        numbers = None
+    if (numbers is not None and len(numbers) and numbers.index[-1] == AGE_ROW
+            and not numbers.isna().any().any()):
+        return _age_row_adata(numbers, where, value_range)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep="\t", header=None, names=["id", *samples],
+                            index_col=0, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        table = pd.DataFrame(columns=samples, dtype=str)
+    except pd.errors.ParserError as error:
+        raise DataFormatError(f"{where}: a row has more values than the header has samples "
+                              f"({error})") from error
+    if table.empty or table.index[-1] != AGE_ROW:
+        last = table.index[-1] if len(table) else None
         raise DataFormatError(f"{where}: the last row is {last!r}, not the {AGE_ROW!r} row "
                               "(truncated file or no ages)")
-    age_line, age_cells = body.pop()
-    if len(age_cells) != len(samples) + 1:
-        raise DataFormatError(f"{where}: field {AGE_ROW!r} (line {age_line}) has "
-                              f"{len(age_cells) - 1} values for {len(samples)} samples")
-    age = pd.to_numeric(pd.Series(age_cells[1:], index=samples), errors="coerce")
+    age_cells, body = table.iloc[-1], table.iloc[:-1]
+    age = pd.to_numeric(age_cells.replace("", np.nan), errors="coerce")
     bad = age.index[age.isna() | (age < -1) | (age > 120)]
     if len(bad):
         raise DataFormatError(f"{where}: field {AGE_ROW!r} is missing, non-numeric or outside "
                               f"-1 to 120 years for {len(bad)} sample(s), e.g. "
                               f"{bad[:3].tolist()}")
-    features, values = formats.numeric_rows(body, len(samples), where, "feature ids",
-                                            value_range=value_range)
-    if AGE_ROW in features:
+    empty = (body == "") | body.isin(sorted(formats.MISSING - {""})) | body.isna()
+    if empty.any().any():
+        row = body.index[int(np.argmax(empty.any(axis=1).to_numpy()))]
+        raise DataFormatError(f"{where}: missing value in field {row!r} (a short row or an "
+                              "empty cell)")
+    values = body.apply(pd.to_numeric, errors="coerce")
+    if values.isna().any().any():
+        row = values.index[int(np.argmax(values.isna().any(axis=1).to_numpy()))]
+        cell = body.loc[row][values.loc[row].isna()].iloc[0]
+        raise DataFormatError(f"{where}: non-numeric value {cell!r} in field {row!r}")
+    return _age_row_adata(pd.concat([values, age.to_frame(AGE_ROW).T]), where, value_range)
+
+
+def _age_row_adata(numbers: pd.DataFrame, where: str, value_range) -> ad.AnnData:
+    """The numeric table of :func:`read_age_row_tsv` (features then the Age row) checked for
+    duplicated ids, implausible ages and values outside ``value_range``, as AnnData."""
+    age, values = numbers.iloc[-1], numbers.iloc[:-1]
+    bad = age.index[(age < -1) | (age > 120)]
+    if len(bad):
+        raise DataFormatError(f"{where}: field {AGE_ROW!r} is missing, non-numeric or outside "
+                              f"-1 to 120 years for {len(bad)} sample(s), e.g. "
+                              f"{bad[:3].tolist()}")
+    formats.require_unique(values.index, "feature ids", where)
+    if AGE_ROW in values.index:
         raise DataFormatError(f"{where}: a second {AGE_ROW!r} row before the last line")
-    if np.isnan(values).any():
-        row = features[int(np.argmax(np.isnan(values).any(axis=1)))]
-        raise DataFormatError(f"{where}: missing value in field {row!r}")
+    low, high = value_range
+    outside = (values < low) | (values > high)
+    if outside.any().any():
+        row = values.index[int(np.argmax(outside.any(axis=1).to_numpy()))]
+        raise DataFormatError(f"{where}: value outside [{low:g}, {high:g}] in field {row!r}")
     age = age.to_numpy(float)
     weeks = np.where(age < 0, formats.TERM_WEEKS + age * formats.WEEKS_PER_YEAR, np.nan)
     obs = pd.DataFrame({"age": age, "prenatal": age < 0, "gestational_weeks": weeks},
-                       index=pd.Index(samples, name="sample"))
-    return ad.AnnData(X=values.T.copy(), obs=obs, var=pd.DataFrame(index=pd.Index(
-        features, name="cpg")))
+                       index=pd.Index(numbers.columns.astype(str), name="sample"))
+    return ad.AnnData(X=values.to_numpy(np.float32).T.copy(), obs=obs,
+                      var=pd.DataFrame(index=pd.Index(values.index.astype(str), name="cpg")))
 
 
 def load_gse74193() -> ad.AnnData:
