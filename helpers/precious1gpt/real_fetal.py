@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.linear_model import ElasticNetCV
 
-from helpers.common import clocks
+from helpers.common import clocks, metrics
 from helpers.precious1gpt import promoters
 
 LEVELS = ("gene", "cpg")  # TSS200 gene means (the paper's design) or the CpGs themselves
@@ -67,12 +67,16 @@ def features(adata: ad.AnnData, level: str, probe_map: pd.DataFrame | None = Non
 
 
 def fit_brain_clock(values: pd.DataFrame, obs: pd.DataFrame, level: str, seed: int,
-                    inner_folds: int = 5, l1_ratio: float = 0.5, n_alphas: int = 30
-                    ) -> BrainClock:
+                    inner_folds: int = 5, l1_ratio: float = 0.5, n_alphas: int = 30,
+                    split: str | None = "train") -> BrainClock:
     """Horvath's recipe (ElasticNet, l1_ratio 0.5, the penalty chosen by an inner
     cross-validation) on the postnatal samples of ``values`` only: prenatal rows (``obs``
-    column ``prenatal``) are dropped before anything is fitted."""
-    postnatal = obs.index[~obs["prenatal"].to_numpy(bool)]
+    column ``prenatal``) are dropped before anything is fitted, and so are the rows of
+    another ``split`` (``obs`` column ``split``; None fits on every postnatal sample)."""
+    eligible = ~obs["prenatal"].to_numpy(bool)
+    if split is not None:
+        eligible &= (obs["split"] == split).to_numpy()
+    postnatal = obs.index[eligible]
     if len(postnatal) < 2 * inner_folds:
         raise ValueError(f"{len(postnatal)} postnatal samples: too few for {inner_folds}-fold "
                          "inner cross-validation")
@@ -105,3 +109,9 @@ def predictions(clock: BrainClock, values: pd.DataFrame, obs: pd.DataFrame, data
     frame["in_training"] = frame.index.isin(clock.trained_on)
     frame["data"] = data
     return frame
+
+
+def held_out_metrics(frame: pd.DataFrame) -> dict:
+    """Age metrics of a clock on the postnatal samples it was not fitted on."""
+    held_out = frame[~frame["prenatal"] & ~frame["in_training"]]
+    return metrics.age_metrics(held_out["age"], held_out["predicted"])
