@@ -53,7 +53,8 @@ def betas_frame(adata: ad.AnnData) -> pd.DataFrame:
 def features(adata: ad.AnnData, level: str, probe_map: pd.DataFrame | None = None
              ) -> pd.DataFrame:
     """The clock's inputs at ``level``: CpG betas, or TSS200 gene means over the CpGs measured
-    (genes without a measured TSS200 probe are left out, as :func:`gene_level_methylation`
+    (genes without a measured TSS200 probe are left out, as
+    :func:`helpers.precious1gpt.promoters.gene_level_methylation`
     reports them)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose from {list(LEVELS)}")
