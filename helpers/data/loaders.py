@@ -269,12 +269,7 @@ def read_age_row_tsv(source, where: str, value_range=(0.0, 1.0)) -> ad.AnnData:
         raise DataFormatError(f"{where}: the last row is {last!r}, not the {AGE_ROW!r} row "
                               "(truncated file or no ages)")
     age_cells, body = table.iloc[-1], table.iloc[:-1]
-    age = pd.to_numeric(age_cells.replace("", np.nan), errors="coerce")
-    bad = age.index[age.isna() | (age < -1) | (age > 120)]
-    if len(bad):
-        raise DataFormatError(f"{where}: field {AGE_ROW!r} is missing, non-numeric or outside "
-                              f"-1 to 120 years for {len(bad)} sample(s), e.g. "
-                              f"{bad[:3].tolist()}")
+    age = pd.to_numeric(age_cells.replace("", np.nan), errors="coerce")  # checked below
     empty = (body == "") | body.isin(sorted(formats.MISSING - {""})) | body.isna()
     if empty.any().any():
         row = body.index[int(np.argmax(empty.any(axis=1).to_numpy()))]
@@ -290,9 +285,10 @@ def read_age_row_tsv(source, where: str, value_range=(0.0, 1.0)) -> ad.AnnData:
 
 def _age_row_adata(numbers: pd.DataFrame, where: str, value_range) -> ad.AnnData:
     """The numeric table of :func:`read_age_row_tsv` (features then the Age row) checked for
-    duplicated ids, implausible ages and values outside ``value_range``, as AnnData."""
+    duplicated ids, missing or implausible ages and values outside ``value_range``, as
+    AnnData."""
     age, values = numbers.iloc[-1], numbers.iloc[:-1]
-    bad = age.index[(age < -1) | (age > 120)]
+    bad = age.index[age.isna() | (age < -1) | (age > 120)]
     if len(bad):
         raise DataFormatError(f"{where}: field {AGE_ROW!r} is missing, non-numeric or outside "
                               f"-1 to 120 years for {len(bad)} sample(s), e.g. "
@@ -318,24 +314,22 @@ def load_gse74193() -> ad.AnnData:
     the 7,503 age-associated CpGs the EpigeneticPacemaker package kept): obs = age in years
     (the 65 prenatal ones negative), prenatal flag, gestational weeks (40 + age x 52.18, the
     book's term convention) and the package's ``split`` (train 472, test 203)."""
-    parts, paths = [], []
+    registry = load_registry()
+    parts = {}
     for key, split in (("gse74193_train", "train"), ("gse74193_test", "test")):
-        entry = load_registry()[key]
-        text = io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(verified_bytes(key))),
-                                encoding="utf-8")
-        part = read_age_row_tsv(text, str(entry.path))
-        part.obs["split"] = split
-        part.uns["provenance"] = entry.provenance
-        parts.append(part)
-        paths.append(entry.path)
-    train, test = parts
+        data = verified_bytes(key, registry)
+        text = io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")
+        parts[split] = read_age_row_tsv(text, str(registry[key].path))
+        parts[split].obs["split"] = split
+        parts[split].uns["provenance"] = registry[key].provenance
+    train, test = parts["train"], parts["test"]
+    where = registry["gse74193_test"].path
     both = train.obs_names.intersection(test.obs_names)
     if len(both):
-        raise DataFormatError(f"{paths[1]}: samples {both[:3].tolist()} "
-                              "are also in the training file")
+        raise DataFormatError(f"{where}: samples {both[:3].tolist()} are also in the training "
+                              "file")
     if not train.var_names.equals(test.var_names):
-        raise DataFormatError(f"{paths[1]}: its CpG rows differ from the "
-                              "training file's")
+        raise DataFormatError(f"{where}: its CpG rows differ from the training file's")
     adata = ad.concat([train, test], merge="same")
     adata.obs["gsm"] = adata.obs_names.astype(str)
     adata.uns["provenance"] = {"train": train.uns["provenance"], "test": test.uns["provenance"]}

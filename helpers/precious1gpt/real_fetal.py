@@ -45,11 +45,6 @@ class BrainClock:
                          name="predicted")
 
 
-def betas_frame(adata: ad.AnnData) -> pd.DataFrame:
-    """Samples x CpGs beta values of a methylation AnnData."""
-    return pd.DataFrame(np.asarray(adata.X), index=adata.obs_names, columns=adata.var_names)
-
-
 def features(adata: ad.AnnData, level: str, probe_map: pd.DataFrame | None = None
              ) -> pd.DataFrame:
     """The clock's inputs at ``level``: CpG betas, or TSS200 gene means over the CpGs measured
@@ -58,7 +53,7 @@ def features(adata: ad.AnnData, level: str, probe_map: pd.DataFrame | None = Non
     reports them)."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; choose from {list(LEVELS)}")
-    betas = betas_frame(adata)
+    betas = adata.to_df()
     if level == "cpg":
         return betas
     if probe_map is None:
