@@ -260,3 +260,11 @@ def test_extremes_table_per_clock_and_group():
     table = validation.extremes_table({"toy": frame}).set_index("group")
     assert table.loc["newborns", "MAE"] == 1.0 and table.loc["newborns", "mean error"] == 0.0
     assert table.loc["aged 89-103", "mean error"] == pytest.approx(-12.5)
+
+
+def test_a_planted_trend_reads_as_recovered_and_only_real_data_as_a_verdict():
+    assert validation.reading("holds", "simulated") == "recovered (planted)"
+    assert validation.reading("same direction, weaker", "simulated") == \
+        "partly recovered (planted)"
+    assert validation.reading("does not hold", "simulated") == "not recovered (planted)"
+    assert validation.reading("holds", "real (GSE76641)") == "holds"

@@ -153,6 +153,18 @@ def verdict(rho: float, direction: int, threshold: float = 0.9) -> str:
     return "same direction, weaker" if direction * rho > 0 else "does not hold"
 
 
+RECOVERY_WORDS = {"holds": "recovered (planted)",
+                  "same direction, weaker": "partly recovered (planted)",
+                  "does not hold": "not recovered (planted)"}
+
+
+def reading(verdict_text: str, data: str) -> str:
+    """A trend's verdict as the page states it: on real data the verdict on the paper's claim;
+    on simulated data, where the simulator plants both trends, whether the clock recovered
+    what was planted (never "reproduced")."""
+    return verdict_text if "real" in data else RECOVERY_WORDS[verdict_text]
+
+
 def judge_claims(predictions: dict[str, pd.DataFrame], clock: str, threshold: float = 0.9
                  ) -> pd.DataFrame:
     """One row per series: the paper's claim, the Spearman correlations with time (samples and
