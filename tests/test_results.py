@@ -98,3 +98,9 @@ def test_verdict_and_other_runs():
     assert results.verdict(False) == "not reproduced"
     runs = pd.DataFrame({"profile": ["quick", "default", "", None], "seed": [0, 0, None, None]})
     assert results.other_runs(runs, "quick", 0) == 1
+
+
+def test_a_label_naming_simulated_data_is_simulated_evidence():
+    assert results.data_kind("real (GSE74193)") == "real"
+    assert results.data_kind("simulated") == "simulated"
+    assert results.data_kind("simulated genes, real Reactome") == "simulated"

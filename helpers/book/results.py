@@ -103,8 +103,9 @@ class Recorder:
 
 
 def data_kind(data: str) -> str:
-    """'real' or 'simulated': the kind of evidence a data label names."""
-    return "real" if "real" in data else "simulated"
+    """'real' or 'simulated': the kind of evidence a data label names (a label naming both,
+    such as 'simulated genes, real Reactome', rests on simulated data)."""
+    return "simulated" if "simulated" in data else "real"
 
 
 def _identity(record: dict) -> tuple[str, str]:

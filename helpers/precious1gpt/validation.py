@@ -162,7 +162,7 @@ def reading(verdict_text: str, data: str) -> str:
     """A trend's verdict as the page states it: on real data the verdict on the paper's claim;
     on simulated data, where the simulator plants both trends, whether the clock recovered
     what was planted (never "reproduced")."""
-    return verdict_text if "real" in data else RECOVERY_WORDS[verdict_text]
+    return RECOVERY_WORDS[verdict_text] if "simulated" in data else verdict_text
 
 
 def judge_claims(predictions: dict[str, pd.DataFrame], clock: str, threshold: float = 0.9
