@@ -66,8 +66,24 @@ def test_a_claim_keeps_one_real_and_one_simulated_row_of_evidence(tmp_path):
 
 def test_claims_file_names_real_chapters():
     from helpers.book.run import ROOT, chapters_from_toc
-    listed = set(results.claim_list()["chapter"])
+    listed = {c for field in results.claim_list()["chapter"]
+              for c in results.claim_chapters(field)}
     assert listed <= set(chapters_from_toc(ROOT / "_toc.yml"))
+
+
+def test_a_claim_listed_for_two_chapters_records_from_each_and_names_it(tmp_path):
+    assert results.claim_chapters("p1_transformer_clock; p1_real_clock") == [
+        "p1_transformer_clock", "p1_real_clock"]
+    results.recorder("p1_transformer_clock", "default", 0, root=tmp_path).claim(
+        "p1_methylation_beats_expression", "reproduced", "sim", "simulated")
+    results.recorder("p1_real_clock", "default", 0, root=tmp_path).claim(
+        "p1_methylation_beats_expression", "not reproduced", "real", "real (GTEx)")
+    rows = results.claims(root=tmp_path).query("claim_id == 'p1_methylation_beats_expression'")
+    assert sorted(zip(rows["chapter"], rows["verdict"], strict=True)) == [
+        ("p1_real_clock", "not reproduced"), ("p1_transformer_clock", "reproduced")]
+    with pytest.raises(ValueError, match="belongs to chapter"):
+        results.recorder("p1_validation", "default", 0, root=tmp_path).claim(
+            "p1_methylation_beats_expression", "reproduced", "x", "real")
 
 
 def test_beside_takes_ours_minus_paper_and_keeps_unmatched_rows():

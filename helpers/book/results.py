@@ -35,6 +35,12 @@ def claim_list(path: Path = CLAIMS_FILE) -> pd.DataFrame:
     return table
 
 
+def claim_chapters(listed: str) -> list[str]:
+    """The chapters a claim is tested in (field ``chapter``: one name, or several joined by
+    ';' when real and simulated evidence come from different chapters)."""
+    return [name.strip() for name in str(listed).split(";") if name.strip()]
+
+
 def verdict(holds: bool, partly: bool = False) -> str:
     """The scorecard's three verdicts: the claim holds, holds in part, or does not."""
     return VERDICTS[0] if holds else VERDICTS[1] if partly else VERDICTS[2]
@@ -79,7 +85,7 @@ class Recorder:
         row = known[known["claim_id"] == claim_id]
         if row.empty:
             raise KeyError(f"{CLAIMS_FILE}: no claim_id {claim_id!r}")
-        if row["chapter"].iloc[0] != self.chapter:
+        if self.chapter not in claim_chapters(row["chapter"].iloc[0]):
             raise ValueError(f"claim {claim_id!r} belongs to chapter {row['chapter'].iloc[0]!r}, "
                              f"not {self.chapter!r} (field chapter of {CLAIMS_FILE})")
         if verdict not in VERDICTS:
@@ -165,8 +171,10 @@ def claims(root: Path = RESULTS_DIR, path: Path = CLAIMS_FILE) -> pd.DataFrame:
     recorded = pd.DataFrame(_records("claims.json", root),
                             columns=["claim_id", "verdict", "evidence", "data", "chapter",
                                      "profile", "seed"])
-    merged = listed.merge(recorded.drop(columns="chapter"), on="claim_id", how="left")
+    merged = listed.merge(recorded.rename(columns={"chapter": "recorded_in"}), on="claim_id",
+                          how="left")
     merged["verdict"] = merged["verdict"].fillna("not run")
+    merged["chapter"] = merged.pop("recorded_in").fillna(merged["chapter"])
     return merged
 
 
