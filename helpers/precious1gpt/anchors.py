@@ -4,6 +4,8 @@ baselines and spread from the real GTEx skeletal-muscle profile."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 from scipy.special import logit
@@ -45,8 +47,19 @@ def expression_anchors(log_expression: pd.DataFrame, min_sd: float = 0.1) -> pd.
 
 
 def tss_probe_map() -> pd.DataFrame:
-    """The real TSS200 / TSS1500 probe-to-gene map (450k probe locations x RefSeq TSSs)."""
-    return promoters.probe_gene_map(loaders.load_hm450_locations(), loaders.load_refseq_tss())
+    """The real TSS200 / TSS1500 probe-to-gene map (450k probe locations x RefSeq TSSs),
+    computed once per pair of registered files and mapping code, then read from the cache
+    (several chapters need it; computing it takes seconds)."""
+    from pathlib import Path
+
+    from helpers.data.cache import cached_frame
+    from helpers.data.registry import load_registry
+
+    registry = load_registry()
+    params = {"files": [registry[k].sha256 for k in ("hm450_locations", "refseq_tss_hg19")],
+              "code": hashlib.sha256(Path(promoters.__file__).read_bytes()).hexdigest()}
+    return cached_frame("p1-tss-probe-map", params, lambda: promoters.probe_gene_map(
+        loaders.load_hm450_locations(), loaders.load_refseq_tss())).reset_index(drop=True)
 
 
 def real_gene_level_gse30870(probe_map: pd.DataFrame, adata=None
