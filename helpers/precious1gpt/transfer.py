@@ -34,6 +34,7 @@ ARMS = ("pretrained", "scratch")
 ARM_NAMES = {"pretrained": "aging-aware (regressor weights, last layer retrained)",
              "scratch": "from scratch (same architecture, every layer trained)"}
 METRICS = ("AUROC", "average precision", "accuracy", "F1")
+MIN_PAIRED_SPLITS = 5  # fewer splits: a paired test is not computed into a verdict
 REFERENCE = "logistic_regression"  # a linear reference on the same splits, not one of the arms
 
 
