@@ -90,3 +90,17 @@ def test_shared_targets_rank_by_disease_count_then_mean_rank():
     assert "Y" not in shared.index  # rank 4 is outside the top 3
     positions = targets.target_positions(shared, ["APLNR", "NOPE"])
     assert positions.loc["APLNR", "priority"] == 1 and pd.isna(positions.loc["NOPE", "priority"])
+
+
+def test_overlap_tests_keep_missed_sets_and_match_the_hypergeometric_tail():
+
+    background = [f"g{i}" for i in range(40)]
+    library = {"A": background[:10], "B": background[10:20], "C": ["outside"]}
+    genes = background[:8] + background[20:22]
+    out = enrichment.overlap_tests(genes, library, background).set_index("set")
+    assert out.loc["A", "hits"] == 8 and out.loc["A", "set_size"] == 10
+    assert out.loc["A", "p_value"] == pytest.approx(stats.hypergeom.sf(7, 40, 10, 10))
+    assert out.loc["A", "expected"] == pytest.approx(10 * 10 / 40)
+    assert out.loc["B", "hits"] == 0 and out.loc["B", "p_value"] == 1.0
+    assert out.loc["C", "set_size"] == 0 and out.loc["C", "p_value"] == 1.0
+    assert (out["adjusted_p"] >= out["p_value"]).all()

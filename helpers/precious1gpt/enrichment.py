@@ -10,6 +10,7 @@ background list, query genes and gene sets are first restricted to it.
 from __future__ import annotations
 
 import pandas as pd
+from scipy import stats
 
 from helpers.data import loaders
 
@@ -60,6 +61,28 @@ def enrich(genes: list[str], library: dict[str, list[str]], background: list[str
     out = out.sort_values(["p_value", "combined_score"], ascending=[True, False])
     out["rank"] = range(1, len(out) + 1)
     return out.reset_index(drop=True)[COLUMNS]
+
+
+def overlap_tests(genes: list[str], library: dict[str, list[str]], background: list[str]
+                  ) -> pd.DataFrame:
+    """Every set of ``library`` tested for over-representation in ``genes`` (gseapy's one-sided
+    hypergeometric test, :func:`enrich`) against ``background``: set sizes counted inside the
+    background, the expected overlap beside the observed one, and a set the list misses kept
+    with 0 hits and p = 1 (gseapy drops it)."""
+    inside = set(background)
+    tested = enrich(genes, library, background)
+    rows = []
+    for term, members in library.items():
+        size = len(inside & set(members))
+        hit = tested[tested["term"] == term]
+        rows.append({"set": term, "set_size": size, "hits": int(hit["hits"].iloc[0]) if len(
+            hit) else 0, "expected": size * len(set(genes) & inside) / len(inside),
+            "odds_ratio": float(hit["odds_ratio"].iloc[0]) if len(hit) else 0.0,
+            "p_value": float(hit["p_value"].iloc[0]) if len(hit) else 1.0,
+            "genes": hit["genes"].iloc[0] if len(hit) else ""})
+    out = pd.DataFrame(rows)
+    out["adjusted_p"] = stats.false_discovery_control(out["p_value"].to_numpy())
+    return out
 
 
 def significant(result: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
