@@ -262,3 +262,11 @@ def test_a_failed_chapter_leaves_no_manifest_and_runs_again(tmp_path, monkeypatc
     _fake_execution(monkeypatch)
     run.main(["--profile", "quick", "--chapter", "a1"], root=book)
     assert run.read_manifest("a1", book) is not None
+
+
+def test_longer_parts_start_first_and_the_appendix_runs_last():
+    parts = [("Foundations", ["f"]), ("One", ["p1", "p2", "p3"]), ("Real", ["r"]),
+             ("Two", ["h1", "h2"]), ("Appendix", ["z"])]
+    groups, last = run.run_groups(["f", "p1", "p2", "p3", "r", "h1", "h2", "z"], parts)
+    assert groups == [["p1", "p2", "p3"], ["h1", "h2"], ["f"], ["r"]]
+    assert last == ["z"]

@@ -111,8 +111,9 @@ def _chapters_in(node) -> list[str]:
 
 def run_groups(chapters: list[str], parts: list[tuple[str, list[str]]]
                ) -> tuple[list[list[str]], list[str]]:
-    """The requested chapters grouped for a parallel run: one ordered group per toc part, and
-    the chapters of the Appendix parts, to run after all groups."""
+    """The requested chapters grouped for a parallel run: one ordered group per toc part (parts
+    with more chapters first, ties in toc order), and the chapters of the Appendix parts, to
+    run after all groups."""
     wanted = set(chapters)
     groups = [[c for c in names if c in wanted] for caption, names in parts
               if not caption.startswith(AFTER_ALL)]
@@ -120,7 +121,9 @@ def run_groups(chapters: list[str], parts: list[tuple[str, list[str]]]
             for c in names if c in wanted]
     grouped = {c for group in groups for c in group} | set(last)
     groups = [g for g in groups if g] + [[c] for c in chapters if c not in grouped]
-    return groups, last
+    # the longest parts first (chapter count estimates the time): a long part started last
+    # would leave the other workers idle while it runs alone
+    return sorted(groups, key=len, reverse=True), last
 
 
 def load_profile(name: str, root: Path = ROOT) -> dict:

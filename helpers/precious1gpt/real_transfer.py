@@ -42,6 +42,20 @@ def code_version() -> str:
     return digest.hexdigest()[:12]
 
 
+def array_genes() -> pd.Index:
+    """The genes the GSE7621 arrays measure (what the real regressor's expression space is
+    limited to), read once from the hash-verified files and then from the cache."""
+    from helpers.data import loaders
+    from helpers.data.cache import cached_frame
+    from helpers.data.registry import load_registry
+
+    registry = load_registry()
+    params = {"files": [registry[k].sha256 for k in ("gse7621_expression", "gse7621_samples")]}
+    frame = cached_frame("gse7621-genes", params, lambda: pd.DataFrame(
+        {"gene": list(loaders.load_gse7621().var_names)}))
+    return pd.Index(frame["gene"].astype(str), name="gene")
+
+
 def expression_space(gtex: pd.DataFrame, measured: pd.Index, min_log_cpm: float = 1.0
                      ) -> tuple[pd.Index, pd.DataFrame]:
     """The regressor's expression genes: expressed in GTEx (log2 CPM above ``min_log_cpm`` in
