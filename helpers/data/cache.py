@@ -23,6 +23,15 @@ import pandas as pd
 from helpers.data.registry import cache_dir
 
 
+def source_digest(*modules) -> str:
+    """A short hash of the source files of ``modules`` (module objects or paths), in order:
+    what a cached result keys on so that it is not reused after the code that made it changed."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(getattr(module, "__file__", module)).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cache_key(stage: str, params: dict) -> str:
     """A short stable hash of the stage name and its JSON-serialised parameters."""
     blob = json.dumps({"stage": stage, "params": params}, sort_keys=True, default=str)

@@ -5,14 +5,13 @@ folder. Every Optuna worker rebuilds the same problem from (profile, seed, setti
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from helpers.common import splits
-from helpers.data.cache import cache_key, output_dir
+from helpers.data.cache import cache_key, output_dir, source_digest
 from helpers.precious1gpt import multimodal, transformer_clock
 
 
@@ -106,10 +105,7 @@ def training_code_version() -> str:
     that another version of it scored."""
     from helpers.precious1gpt import tuning
 
-    digest = hashlib.sha256()
-    for module in (multimodal, transformer_clock, tuning):
-        digest.update(Path(module.__file__).read_bytes())
-    return digest.hexdigest()[:12]
+    return source_digest(multimodal, transformer_clock, tuning)
 
 
 def simulated_problem(profile: str, seed: int, **kwargs) -> ClockProblem:

@@ -121,12 +121,7 @@ def rankings_for(profile: str, seed: int, clock, origin: str, settings: dict,
 
 def importance_code_version() -> str:
     """A hash of the code that makes rankings: saved rankings are not reused across changes."""
-    import hashlib
-
+    from helpers.data.cache import source_digest
     from helpers.precious1gpt import multimodal, transformer_clock
 
-    digest = hashlib.sha256()
-    for module in (importance, transfer, multimodal, transformer_clock):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()[:12]
+    return source_digest(importance, transfer, multimodal, transformer_clock, __file__)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.common import expression
-from helpers.precious1gpt import multimodal, promoters
+from helpers.precious1gpt import multimodal, real_fetal
 
 GTEX_TISSUES = {"Cells - Transformed fibroblasts": "Fibroblasts", "Bladder": "Bladder",
                 "Skin - Not Sun Exposed (Suprapubic)": "Skin",
@@ -54,13 +54,6 @@ def sample_table(obs: pd.DataFrame, dataset: str, tissue, modality: str, age_kno
 def postnatal(adata: ad.AnnData) -> ad.AnnData:
     """The samples born before they were measured (age >= 0): prenatal ones never train."""
     return adata[adata.obs["age"].to_numpy(float) >= 0].copy()
-
-
-def gene_means(adata: ad.AnnData, probe_map: pd.DataFrame) -> pd.DataFrame:
-    """TSS200 gene means (the paper's methylation feature) over the CpGs the file measures;
-    a gene without a measured TSS200 probe, or with a missing value, is left out."""
-    genes, _ = promoters.gene_level_methylation(adata.to_df(), probe_map, "TSS200")
-    return genes.dropna(axis=1, how="any")
 
 
 def shared_columns(frames) -> pd.Index:
@@ -167,14 +160,7 @@ def methylation_part(name: str, adata: ad.AnnData, tissue: str, level: str,
     """One methylation dataset (postnatal samples only) at ``level``: TSS200 gene means (the
     paper's feature) or the CpGs themselves; the sample table adds the decade label."""
     born = postnatal(adata)
-    if level == "gene":
-        if probe_map is None:
-            raise ValueError("gene level needs the TSS200 probe map")
-        values = gene_means(born, probe_map)
-    elif level == "cpg":
-        values = born.to_df()
-    else:
-        raise ValueError(f"unknown level {level!r}; choose 'gene' or 'cpg'")
+    values = real_fetal.features(born, level, probe_map)
     obs = sample_table(born.obs, name, tissue, "methylation", "exact")
     obs["age_bracketed"] = decade_midpoint(obs["age"]).to_numpy()
     return Part(name, values, obs)

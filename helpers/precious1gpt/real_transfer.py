@@ -12,15 +12,13 @@ quantile normalisation, with the training data as the target.
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
 from helpers.common import expression
-from helpers.data.cache import cache_key, output_dir
+from helpers.data.cache import cache_key, output_dir, source_digest
 from helpers.precious1gpt import (
     clock_problem,
     multimodal,
@@ -35,11 +33,7 @@ PD_TISSUE = "Brain"  # substantia nigra: the brain level the regressor learned (
 
 def code_version() -> str:
     """A hash of the code that builds and trains the real regressor."""
-    digest = hashlib.sha256()
-    for module in (real_cohort, multimodal, transformer_clock, clock_problem):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()[:12]
+    return source_digest(real_cohort, multimodal, transformer_clock, clock_problem, __file__)
 
 
 def array_genes() -> pd.Index:
@@ -168,4 +162,4 @@ def pd_table(regressor, adata: ad.AnnData) -> pd.DataFrame:
 
 def coverage_report(about: dict) -> pd.DataFrame:
     """The regressor's expression-gene coverage steps as a table."""
-    return pd.DataFrame(json.loads(json.dumps(about["coverage"])))
+    return pd.DataFrame(about["coverage"])
