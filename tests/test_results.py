@@ -38,7 +38,7 @@ def test_missing_chapter_and_unlabelled_rows_are_refused(tmp_path):
 
 
 def test_claims_are_checked_against_the_claims_file(tmp_path):
-    rec = results.recorder("h2_hallmark_clocks", "quick", 0, root=tmp_path)
+    rec = results.recorder("h2_hallmark_clocks", "default", 0, root=tmp_path)
     with pytest.raises(KeyError, match="claims.csv: no claim_id 'nope'"):
         rec.claim("nope", "reproduced", "", "simulated")
     with pytest.raises(ValueError, match="belongs to chapter 'p1_validation'"):
@@ -46,22 +46,81 @@ def test_claims_are_checked_against_the_claims_file(tmp_path):
     with pytest.raises(ValueError, match="verdict 'yes'"):
         rec.claim("h_hybrid_lowest_mae", "yes", "", "simulated")
     rec.claim("h_hybrid_lowest_mae", "not reproduced", "hallmark lowest", "simulated")
-    rec.claim("h_hybrid_lowest_mae", "reproduced", "hybrid lowest", "simulated")  # replaces
-    table = results.claims(root=tmp_path).set_index("claim_id")
-    assert table.loc["h_hybrid_lowest_mae", "verdict"] == "reproduced"
-    assert table.loc["h_hybrid_lowest_mae", "evidence"] == "hybrid lowest"
-    assert table.loc["p1_ipsc_younger", "verdict"] == "not run"
-    assert len(table) == len(results.claim_list())
+    assert rec.claim("h_hybrid_lowest_mae", "reproduced", "hybrid lowest",
+                     "simulated") == "reproduced"  # replaces; the ordering is not planted
+    table = results.claims(root=tmp_path).set_index(["claim_id", "evidence kind"])
+    assert table.loc[("h_hybrid_lowest_mae", "simulated"), "verdict"] == "reproduced"
+    assert table.loc[("h_hybrid_lowest_mae", "simulated"), "evidence"] == "hybrid lowest"
+    assert table.loc[("h_hybrid_lowest_mae", "real"), "verdict"] == "not run"
+    assert table.loc[("p1_ipsc_younger", "simulated"), "verdict"] == "not run"
+    assert len(table) == 2 * len(results.claim_list())
+
+
+def test_a_planted_effect_is_recovered_never_reproduced(tmp_path):
+    rec = results.recorder("p1_transfer_learning", "default", 0, root=tmp_path)
+    assert rec.claim("p1_aplnr_il23r_lead", "reproduced", "x", "simulated") == (
+        "recovered (planted)")
+    assert rec.claim("p1_aplnr_il23r_lead", "not reproduced", "x", "simulated") == (
+        "not recovered")
+    assert rec.claim("p1_pretraining_improves", "reproduced", "x", "simulated") == "reproduced"
+    assert rec.claim("p1_pretraining_improves", "reproduced", "x", "real (GSE7621)") == (
+        "reproduced")
+    table = results.claims(root=tmp_path)
+    listed = results.claim_list().set_index("claim_id")["simulator_plants"]
+    planted = table[(table["evidence kind"] == "simulated")
+                    & table["claim_id"].map(listed).eq("yes")]
+    assert not planted["verdict"].str.contains("reproduced").any()
+
+
+def test_the_quick_profile_records_no_verdict(tmp_path):
+    rec = results.recorder("p1_validation", "quick", 0, root=tmp_path)
+    assert rec.claim("p1_fetal_older", "reproduced", "rho 0.95", "real (GSE74193)") == (
+        "not judged (quick profile)")
+    row = results.claims(root=tmp_path).query(
+        "claim_id == 'p1_fetal_older' and `evidence kind` == 'real'").iloc[0]
+    assert row["verdict"] == "not judged (quick profile)" and row["rule"] == "reproduced"
+    assert row["evidence"] == "rho 0.95"
+
+
+def test_a_refused_statistic_records_why_and_no_verdict(tmp_path):
+    rec = results.recorder("p1_transfer_learning", "default", 0, root=tmp_path)
+    said = rec.refuse("p1_pretraining_improves", "too few splits (2; at least 5)", "simulated")
+    assert said == "not judged (too few splits (2; at least 5))"
+    row = results.claims(root=tmp_path).query(
+        "claim_id == 'p1_pretraining_improves' and `evidence kind` == 'simulated'").iloc[0]
+    assert row["verdict"] == said and row["rule"] == ""
+    quick = results.recorder("p1_transfer_learning", "quick", 0, root=tmp_path)
+    assert quick.refuse("p1_pretraining_improves", "too few", "simulated") == (
+        "not judged (quick profile)")
+
+
+def test_real_data_no_chapter_can_test_says_why(tmp_path):
+    row = results.claims(root=tmp_path).query(
+        "claim_id == 'p1_ipsc_younger' and `evidence kind` == 'real'").iloc[0]
+    assert row["verdict"] == "not testable here" and "GSE54848" in row["evidence"]
+
+
+def test_claims_file_refuses_missing_fields(tmp_path):
+    good = results.CLAIMS_FILE.read_text()
+    bad = tmp_path / "claims.csv"
+    bad.write_text(good.replace(",no,yes,", ",maybe,yes,", 1))
+    with pytest.raises(ValueError, match="claims.csv: field simulator_plants"):
+        results.claim_list(bad)
+    lines = [line for line in good.splitlines() if not line.startswith("#")]
+    header = lines[0].replace(",book_threshold", "")
+    bad.write_text("\n".join([header]))
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['book_threshold'\]"):
+        results.claim_list(bad)
 
 
 def test_a_claim_keeps_one_real_and_one_simulated_row_of_evidence(tmp_path):
-    rec = results.recorder("p1_validation", "quick", 0, root=tmp_path)
+    rec = results.recorder("p1_validation", "default", 0, root=tmp_path)
     rec.claim("p1_fetal_older", "reproduced", "planted", "simulated")
     rec.claim("p1_fetal_older", "partly reproduced", "first", "real (GSE74193)")
     rec.claim("p1_fetal_older", "not reproduced", "brains", "real (GSE74193)")  # replaces
     rows = results.claims(root=tmp_path).query("claim_id == 'p1_fetal_older'")
     assert sorted(zip(rows["data"], rows["verdict"], strict=True)) == [
-        ("real (GSE74193)", "not reproduced"), ("simulated", "reproduced")]
+        ("real (GSE74193)", "not reproduced"), ("simulated", "recovered (planted)")]
 
 
 def test_claims_file_names_real_chapters():

@@ -20,18 +20,35 @@ from helpers.paths import ROOT
 RESULTS_DIR = ROOT / "chapters" / "results"
 CLAIMS_FILE = ROOT / "data" / "published" / "claims.csv"
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+# a simulated verdict on an effect the simulator plants by design (claims.csv simulator_plants)
+PLANTED = {"reproduced": "recovered (planted)", "partly reproduced": "partly recovered (planted)",
+           "not reproduced": "not recovered"}
+NOT_JUDGED = "not judged (quick profile)"
+NOT_TESTABLE = "not testable here"
+NOT_RUN = "not run"
+SCORECARD_VERDICTS = (*VERDICTS, *PLANTED.values(), NOT_JUDGED, NOT_TESTABLE, NOT_RUN)
 DATA_KINDS = ("real", "simulated")
+CLAIM_COLUMNS = ("claim_id", "paper", "claim", "where", "paper_number", "paper_criterion",
+                 "book_threshold", "simulator_plants", "real_test", "chapter")
 
 
 def claim_list(path: Path = CLAIMS_FILE) -> pd.DataFrame:
-    """The papers' qualitative claims the book tests (id, paper, claim, where, chapter)."""
-    table = pd.read_csv(path, comment="#")
-    missing = {"claim_id", "paper", "claim", "where", "chapter"} - set(table.columns)
+    """The papers' qualitative claims the book tests, each with the paper's criterion, the
+    book's threshold, whether the simulator plants it and whether real data can test it."""
+    table = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False)
+    missing = set(CLAIM_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
     duplicated = table["claim_id"][table["claim_id"].duplicated()].tolist()
     if duplicated:
         raise ValueError(f"{path}: field claim_id repeats {duplicated}")
+    for field in CLAIM_COLUMNS:
+        empty = table.loc[table[field].str.strip() == "", "claim_id"].tolist()
+        if empty:
+            raise ValueError(f"{path}: field {field} is empty for {empty}")
+    bad = table.loc[~table["simulator_plants"].isin(["yes", "no"]), "claim_id"].tolist()
+    if bad:
+        raise ValueError(f"{path}: field simulator_plants must be 'yes' or 'no' for {bad}")
     return table
 
 
@@ -42,8 +59,22 @@ def claim_chapters(listed: str) -> list[str]:
 
 
 def verdict(holds: bool, partly: bool = False) -> str:
-    """The scorecard's three verdicts: the claim holds, holds in part, or does not."""
+    """A claim's rule applied: it holds, holds in part, or does not (the recorder then words it
+    for the data and profile, :func:`scored_verdict`)."""
     return VERDICTS[0] if holds else VERDICTS[1] if partly else VERDICTS[2]
+
+
+def scored_verdict(rule: str, data: str, planted: bool, profile: str) -> str:
+    """What the scorecard says for a rule's outcome: nothing at the quick profile (it checks
+    the pipeline), "recovered (planted)" / "not recovered" for a simulated effect the simulator
+    builds in, the rule's own words otherwise."""
+    if rule not in VERDICTS:
+        raise ValueError(f"verdict {rule!r} is not one of {VERDICTS}")
+    if profile == "quick":
+        return NOT_JUDGED
+    if planted and data_kind(data) == "simulated":
+        return PLANTED[rule]
+    return rule
 
 
 def _check_data(data: str, where: str) -> str:
@@ -79,8 +110,9 @@ class Recorder:
         frame.to_csv(path, index=False)
         return path
 
-    def claim(self, claim_id: str, verdict: str, evidence: str, data: str) -> None:
-        """Record the verdict on one of the papers' claims (``data/published/claims.csv``)."""
+    def claim(self, claim_id: str, verdict: str, evidence: str, data: str) -> str:
+        """Record the verdict on one of the papers' claims (``data/published/claims.csv``) and
+        return it as the scorecard words it (:func:`scored_verdict`)."""
         known = claim_list()
         row = known[known["claim_id"] == claim_id]
         if row.empty:
@@ -90,9 +122,22 @@ class Recorder:
                              f"not {self.chapter!r} (field chapter of {CLAIMS_FILE})")
         if verdict not in VERDICTS:
             raise ValueError(f"claim {claim_id!r}: verdict {verdict!r} is not one of {VERDICTS}")
-        self._append("claims.json", {"claim_id": claim_id, "verdict": verdict,
-                                     "evidence": evidence,
-                                     "data": _check_data(data, claim_id)})
+        scored = scored_verdict(verdict, _check_data(data, claim_id),
+                                row["simulator_plants"].iloc[0] == "yes", self.profile)
+        self._append("claims.json", {"claim_id": claim_id, "verdict": scored, "rule": verdict,
+                                     "evidence": evidence, "data": data})
+        return scored
+
+    def refuse(self, claim_id: str, reason: str, data: str) -> str:
+        """Record that a claim is not judged here, and why (too few splits, trials or samples
+        for the statistic its rule needs): a refusal, never a verdict."""
+        self.claim(claim_id, VERDICTS[2], reason, data)  # checks the claim, chapter and data
+        said = NOT_JUDGED if self.profile == "quick" else f"not judged ({reason})"
+        path = self.folder / "claims.json"
+        records = json.loads(path.read_text())
+        records[-1].update(verdict=said, rule="")
+        path.write_text(json.dumps(records, indent=1))
+        return said
 
     def recovery(self, what: str, value: str, goal: str, data: str = "simulated") -> None:
         """Record how well a method recovered the simulator's planted truth."""
@@ -166,16 +211,28 @@ def _records(name: str, root: Path) -> list[dict]:
 
 
 def claims(root: Path = RESULTS_DIR, path: Path = CLAIMS_FILE) -> pd.DataFrame:
-    """Every listed claim with the verdict its chapter recorded ("not run" when none)."""
+    """Every listed claim with one row of evidence per kind of data (``evidence kind``): the
+    verdict a chapter recorded, "not run" when its chapter has not, and "not testable here"
+    (with the reason from ``real_test``) for real data no chapter can test."""
     listed = claim_list(path)
     recorded = pd.DataFrame(_records("claims.json", root),
-                            columns=["claim_id", "verdict", "evidence", "data", "chapter",
+                            columns=["claim_id", "verdict", "rule", "evidence", "data", "chapter",
                                      "profile", "seed"])
-    merged = listed.merge(recorded.rename(columns={"chapter": "recorded_in"}), on="claim_id",
-                          how="left")
-    merged["verdict"] = merged["verdict"].fillna("not run")
-    merged["chapter"] = merged.pop("recorded_in").fillna(merged["chapter"])
-    return merged
+    recorded["evidence kind"] = recorded["data"].map(data_kind)
+    rows = []
+    for claim in listed.to_dict("records"):
+        for kind in DATA_KINDS:
+            found = recorded[(recorded["claim_id"] == claim["claim_id"])
+                             & (recorded["evidence kind"] == kind)]
+            if len(found):
+                rows.append({**claim, **found.iloc[0].to_dict()})
+            elif kind == "real" and claim["real_test"] != "yes":
+                rows.append({**claim, "evidence kind": kind, "verdict": NOT_TESTABLE,
+                             "evidence": claim["real_test"], "data": "real"})
+            else:
+                rows.append({**claim, "evidence kind": kind, "verdict": NOT_RUN})
+    return pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "evidence kind", "verdict", "rule",
+                                       "evidence", "data", "profile", "seed"])
 
 
 def other_runs(table: pd.DataFrame, profile: str, seed: int) -> int:
