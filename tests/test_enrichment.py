@@ -3,6 +3,7 @@ hypergeometric p-value, the background restricts genes and sets, the published T
 beside ours, the Open Genes hallmark library is built from the real file, and shared targets
 are ranked by disease count, then mean rank."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -90,6 +91,11 @@ def test_shared_targets_rank_by_disease_count_then_mean_rank():
     assert "Y" not in shared.index  # rank 4 is outside the top 3
     positions = targets.target_positions(shared, ["APLNR", "NOPE"])
     assert positions.loc["APLNR", "priority"] == 1 and pd.isna(positions.loc["NOPE", "priority"])
+    per_disease = targets.top_k_counts(rankings, ["APLNR", "IL23R", "NOPE"], top_k=2)
+    assert per_disease.loc["APLNR", "diseases"] == 3  # ranks 1, 2, 2
+    assert per_disease.loc["IL23R", "diseases"] == 1
+    assert per_disease.loc["IL23R", "in_top_of"] == "b"
+    assert per_disease.loc["NOPE", "diseases"] == 0
 
 
 def test_overlap_tests_keep_missed_sets_and_match_the_hypergeometric_tail():
@@ -104,3 +110,12 @@ def test_overlap_tests_keep_missed_sets_and_match_the_hypergeometric_tail():
     assert out.loc["B", "hits"] == 0 and out.loc["B", "p_value"] == 1.0
     assert out.loc["C", "set_size"] == 0 and out.loc["C", "p_value"] == 1.0
     assert (out["adjusted_p"] >= out["p_value"]).all()
+
+
+def test_named_gene_ranks_say_where_each_gene_sits_or_that_the_model_lacks_it():
+    ranking = pd.DataFrame({"mean_abs_shap": [3.0, 2.0, 1.0]}, index=["MTOR", "X", "SIRT1"])
+    out = enrichment.named_gene_ranks(ranking, {"SIRT": ["SIRT1", "SIRT2"], "mTOR": ["MTOR"]},
+                                      ["MTOR", "X", "SIRT1"]).set_index("gene")
+    assert out.loc["MTOR", "rank"] == 1 and out.loc["SIRT1", "rank"] == 3
+    assert not out.loc["SIRT2", "model gene"] and np.isnan(out.loc["SIRT2", "rank"])
+    assert out.loc["SIRT1", "pathway"] == "SIRT"

@@ -95,5 +95,14 @@ def test_modality_table_without_a_modality_column_is_the_combined_column():
     table = metrics.modality_table(frame)
     assert list(table.columns) == ["combined"]
     assert table.loc["MAE", "combined"] == pytest.approx(10 / 3)
-    assert metrics.tissue_table(frame.assign(tissue=["Skin", "Skin", "Lung"]))[
+    assert metrics.tissue_table(frame.assign(tissue=["Skin", "Skin", "Lung"]), min_samples=1)[
         "tissue"].tolist() == ["Skin", "Lung"]
+
+
+def test_a_stratum_below_five_samples_is_refused_not_reported():
+    frame = pd.DataFrame({"age": np.arange(8.0), "predicted": np.arange(8.0) + 1,
+                          "tissue": ["Skin"] * 5 + ["Lung"] * 3})
+    table = metrics.tissue_table(frame).set_index("tissue")
+    assert table.loc["Skin", "MAE"] == pytest.approx(1.0) and table.loc["Skin", "note"] == ""
+    assert np.isnan(table.loc["Lung", "MAE"]) and table.loc["Lung", "note"] == "too few"
+    assert table.loc["Lung", "test_samples"] == 3

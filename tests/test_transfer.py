@@ -145,6 +145,17 @@ def test_paired_tests_agree_with_scipy():
     assert table.loc["AUROC", "difference"] > 0 and table.loc["AUROC", "splits"] == 6
 
 
+def test_paired_tests_are_refused_below_five_splits():
+    rows = [{"disease": "copd", "split": split, "arm": arm,
+             **{m: 0.7 + (0.05 if arm == "pretrained" else 0.0) + 0.01 * split
+                for m in transfer.METRICS}}
+            for split in range(transfer.MIN_PAIRED_SPLITS - 1)
+            for arm in ("pretrained", "scratch")]
+    table = transfer.paired_tests(pd.DataFrame(rows)).set_index("metric")
+    assert table.loc["AUROC", "difference"] == pytest.approx(0.05)  # the means are kept
+    assert table[["t_test_p", "wilcoxon_p"]].isna().all().all()     # the tests are not
+
+
 def test_repeated_splits_are_stratified_disjoint_and_seeded():
     labels = pd.Series(np.repeat([0, 1], 40), index=[f"S{i}" for i in range(80)])
     splits = transfer.repeated_splits(labels, 3, seed=5)

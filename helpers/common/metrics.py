@@ -64,16 +64,25 @@ def modality_table(predictions: pd.DataFrame, truth: str = "age",
         index={"test_samples": "n"})
 
 
+MIN_STRATUM_SAMPLES = 5  # fewer test samples: a stratum's metrics are refused ("too few")
+
+
 def tissue_table(predictions: pd.DataFrame, truth: str = "age",
-                 predicted: str = "predicted") -> pd.DataFrame:
+                 predicted: str = "predicted", min_samples: int = MIN_STRATUM_SAMPLES
+                 ) -> pd.DataFrame:
     """Supplementary Table 2's layout: one row per tissue x modality (those of the two columns
-    that exist), sorted by MAE."""
+    that exist), sorted by MAE. A stratum of fewer than ``min_samples`` test samples keeps its
+    count, its metrics are NaN and ``note`` says "too few": they would carry no meaning."""
     by = [c for c in ("tissue", "modality") if c in predictions.columns]
     if not by:
         raise ValueError("predictions have neither a 'tissue' nor a 'modality' column")
-    rows = [{**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
-             **group_metrics(g[truth], g[predicted])}
-            for key, g in predictions.groupby(by, observed=True)]
+    rows = []
+    for key, g in predictions.groupby(by, observed=True):
+        scores = group_metrics(g[truth], g[predicted])
+        if len(g) < min_samples:
+            scores = {k: (v if k == "test_samples" else np.nan) for k, v in scores.items()}
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
+                     **scores, "note": "too few" if len(g) < min_samples else ""})
     return pd.DataFrame(rows).sort_values("MAE", ignore_index=True)
 
 

@@ -9,6 +9,7 @@ background list, query genes and gene sets are first restricted to it.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -134,4 +135,16 @@ def sensitivity(ranking: pd.Index, library: dict[str, list[str]], watch: pd.Seri
                          "terms_adjusted_p<0.05": int((result["adjusted_p"] < alpha).sum()),
                          "watched_in_top_10": int((ranks <= 10).sum()),
                          **{f"rank {t}": r for t, r in ranks.items()}})
+    return pd.DataFrame(rows)
+
+
+def named_gene_ranks(ranking: pd.DataFrame, groups: dict[str, list[str]],
+                     model_genes: list[str]) -> pd.DataFrame:
+    """Where named genes (grouped, e.g. by pathway) sit in a ranking: one row per gene with
+    its group, whether the model has it, and its rank (NaN when the model lacks it)."""
+    position = pd.Series(range(1, len(ranking) + 1), index=ranking.index)
+    known = set(model_genes)
+    rows = [{"pathway": group, "gene": gene, "model gene": gene in known,
+             "rank": position.get(gene, np.nan) if gene in known else np.nan}
+            for group, genes in groups.items() for gene in genes]
     return pd.DataFrame(rows)

@@ -25,6 +25,20 @@ def shared_top_genes(rankings: dict[str, pd.DataFrame], top_k: int = 200) -> pd.
     return out
 
 
+# Figure 3 of the paper: PandaOmics put APLNR in the top 20 of all 4 diseases, IL23R of 3
+PAPER_TOP20_COUNTS = {"APLNR": 4, "IL23R": 3}
+
+
+def top_k_counts(rankings: dict[str, pd.DataFrame], genes: list[str], top_k: int = 20
+                 ) -> pd.DataFrame:
+    """For each named gene, the diseases whose own top ``top_k`` lists it and their number
+    (the paper's per-disease view, not a shared cross-disease ranking)."""
+    shared = shared_top_genes(rankings, top_k).reindex(genes)
+    return pd.DataFrame({"diseases": shared["diseases"].fillna(0).astype(int),
+                         "in_top_of": shared["in_top_of"].fillna("")}, index=pd.Index(
+                             genes, name="gene"))
+
+
 def annotate(targets: pd.DataFrame) -> pd.DataFrame:
     """Add the Open Genes aging mechanisms (hallmarks) and diseases of each gene (blank when
     Open Genes does not list it)."""
