@@ -113,3 +113,42 @@ def test_units_are_checked_both_ways():
         expression.require_log_scale(counts)
     expression.require_log_scale(logged)
     expression.require_counts(counts)
+
+
+def _batched(seed=0, n=60, genes=8, tissues=False):
+    rng = np.random.default_rng(seed)
+    batch = pd.Series(np.repeat(["b1", "b2", "b3"], n // 3), index=[f"s{i}" for i in range(n)])
+    shift = batch.map({"b1": 0.0, "b2": 1.5, "b3": -1.0}).to_numpy()[:, None]
+    scale = batch.map({"b1": 1.0, "b2": 1.6, "b3": 0.7}).to_numpy()[:, None]
+    values = pd.DataFrame(5 + shift + scale * rng.normal(size=(n, genes)), index=batch.index,
+                          columns=[f"G{g}" for g in range(genes)])
+    return values, batch
+
+
+def test_batch_map_reproduces_scanpys_combat_on_the_training_samples():
+    values, batch = _batched()
+    corrected = expression.combat(values, batch)  # scanpy: the reference
+    mapping = expression.batch_map(values, corrected, batch)
+    np.testing.assert_allclose(expression.apply_batch_map(mapping, values, batch), corrected,
+                               atol=1e-8)
+    with pytest.raises(ValueError, match=r"batch\(es\) \['b9'\] have no training samples"):
+        expression.apply_batch_map(mapping, values.iloc[:2], pd.Series("b9", values.index[:2]))
+
+
+def test_training_preparation_ignores_the_held_out_samples():
+    from helpers.precious1gpt import multimodal
+
+    values, batch = _batched(seed=1)
+    obs = pd.DataFrame({"batch": batch, "tissue": "Muscle"})
+    train = values.index[::2].append(values.index[1::4])
+    held = values.index.difference(train)
+    before = multimodal.prepare_expression_on(values, obs, train)
+    scrambled = values.copy()
+    scrambled.loc[held] = np.random.default_rng(9).normal(50, 10, (len(held), values.shape[1]))
+    after = multimodal.prepare_expression_on(scrambled, obs, train)
+    # the training samples' prepared values (ComBat estimates, quantile target) do not move
+    pd.testing.assert_frame_equal(before.loc[train], after.loc[train])
+    # while the cohort-wide preparation (the paper's order) lets held-out values move them
+    cohort = multimodal.prepare_expression(values, obs)
+    cohort_after = multimodal.prepare_expression(scrambled, obs)
+    assert not np.allclose(cohort.loc[train], cohort_after.loc[train])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from helpers.common import metrics
+from helpers.common import metrics, splits
 from helpers.common.clocks import MissingFeaturesError
 from helpers.precious1gpt import baselines, clock_problem, multimodal, transformer_clock, tuning
 
@@ -311,3 +311,37 @@ def test_problem_splits_are_disjoint_and_the_target_is_chosen(problem):
     assert exact.settings["target"] == "age" and exact.fingerprint() != problem.fingerprint()
     assert np.allclose(exact.table["age"], obs.loc[exact.table.index, "age"])
     assert exact.test.equals(problem.test)
+
+
+def test_grouped_problem_and_its_folds_keep_each_donor_on_one_side(tmp_path):
+    data = tiny_data(seed=3)
+    expr = data.obs["modality"] == "expression"
+    data.obs["donor"] = data.obs.index  # one methylome per person, as in the simulator
+    data.obs.loc[expr, "donor"] = [f"D{i // 4:03d}" for i in range(int(expr.sum()))]
+    grouped = clock_problem.clock_problem(data, seed=0, max_epochs=1, patience=1,
+                                          workdir=tmp_path, progress=False, group="donor")
+    donors = data.obs["donor"]
+    assert not set(donors[grouped.test]) & set(donors[grouped.train])
+    assert not set(donors[grouped.valid]) & set(donors[grouped.fit])
+    folds = splits.cv_folds(data.obs, 4, by=("tissue", "modality"), seed=0,
+                            group=grouped.settings["group"])
+    assert (donors.groupby(folds).apply(set).map(len).sum() == donors.nunique())
+    by_sample = clock_problem.clock_problem(data, seed=0, max_epochs=1, patience=1,
+                                            workdir=tmp_path, progress=False)
+    assert set(donors[by_sample.test]) & set(donors[by_sample.train])  # the paper's split leaks
+
+
+def test_the_ft_transformer_attends_over_every_gene_and_trains(problem):
+    from pytorch_tabular.models import FTTransformerConfig
+
+    config = transformer_clock.model_config("fttransformer",
+                                            transformer_clock.PAPER_HYPERPARAMETERS)
+    assert isinstance(config, FTTransformerConfig)
+    result = transformer_clock.fit("fttransformer", transformer_clock.PAPER_HYPERPARAMETERS,
+                                   problem.rows("fit"), problem.rows("valid"),
+                                   problem.space.genes, problem.training)
+    predicted = transformer_clock.predict(result.model, problem.rows("test"))
+    assert np.isfinite(predicted).all() and len(predicted) == len(problem.test)
+    # one embedded token per gene: attention runs over the genes, not only the categories
+    embedding = result.model.model.embedding_layer
+    assert embedding.cont_embedding_layer.num_embeddings == len(problem.space.genes)

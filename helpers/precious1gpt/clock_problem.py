@@ -109,11 +109,16 @@ def training_code_version() -> str:
 
 
 def simulated_problem(profile: str, seed: int, **kwargs) -> ClockProblem:
-    """The clock problem on the simulated cohorts of a profile (what the chapter solves)."""
+    """The clock problem on the simulated cohorts of a profile (what the chapter solves):
+    split by donor (a GTEx donor gives several tissues, with one age and a donor offset on
+    every gene; ``group=None`` restores the paper's split by sample) and expression prepared
+    on the training samples only (``prepare="cohort"``: on every sample, as the paper)."""
     from helpers.precious1gpt import simulator
 
+    kwargs.setdefault("group", "donor")
+    prepare = kwargs.pop("prepare", True)
     sim = simulator.cohorts_for(profile, seed)
-    data = multimodal.clock_data(sim.methylation, sim.expression)
+    data = multimodal.clock_data(sim.methylation, sim.expression, prepare=prepare)
     about = {"profile": profile, "data": data.data, "simulator": simulator.code_version(),
-             "training_code": training_code_version()}
+             "training_code": training_code_version(), "prepare": data.prepare}
     return clock_problem(data, seed, about=about, **kwargs)

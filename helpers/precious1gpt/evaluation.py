@@ -32,12 +32,13 @@ def cross_validate(problem: ClockProblem, kind: str, hp: dict, n_folds: int = 5
     :func:`helpers.precious1gpt.crossval.cross_validate`) and reports Table 1's metrics on its
     test part."""
     training = problem.training
+    group = problem.settings.get("group")  # the hold-out's grouping (donor) holds for folds too
     folds = splits.cv_folds(problem.data.obs, n_folds, by=("tissue", "modality"),
-                            seed=training.seed)
+                            seed=training.seed, group=group)
     cv = crossval.cross_validate(problem.data, folds, models=(kind,), hyperparameters={kind: hp},
                                  seed=training.seed, max_epochs=training.max_epochs,
                                  patience=training.patience,
-                                 valid_size=problem.settings["valid_size"],
+                                 valid_size=problem.settings["valid_size"], group=group,
                                  workdir=training.workdir, progress=training.progress,
                                  target=problem.settings["target"])
     return [metrics.modality_table(part.set_index("sample"))

@@ -153,6 +153,34 @@ def prepare_expression(adata, obs: pd.DataFrame | None = None, batch: str = "bat
     return expression.quantile_normalise(corrected)
 
 
+def prepare_expression_on(values: pd.DataFrame, obs: pd.DataFrame, train: pd.Index,
+                          batch: str = "batch", tissue: str = "tissue") -> pd.DataFrame:
+    """:func:`prepare_expression` fitted on the ``train`` samples only: ComBat on them, its
+    per-batch line carried to the held-out samples
+    (:func:`helpers.common.expression.apply_batch_map`), and
+    every sample quantile-normalised onto the training samples' distribution. No held-out value
+    moves a training value, a batch estimate or the target distribution."""
+    fit_ids = values.index.intersection(train)
+    held = values.index.difference(fit_ids, sort=False)
+    if len(fit_ids) == 0:
+        raise ValueError("prepare_expression_on: no expression sample is in the training set")
+    fit_values, fit_obs = values.loc[fit_ids], obs.loc[fit_ids]
+    corrected, held_corrected = fit_values, values.loc[held]
+    if batch in obs.columns and fit_obs[batch].nunique() > 1:
+        covariates = fit_obs[[tissue]] if tissue in obs.columns and \
+            fit_obs[tissue].nunique() > 1 else None
+        corrected = expression.combat(fit_values, fit_obs[batch], covariates=covariates)
+        if len(held):
+            mapping = expression.batch_map(fit_values, corrected, fit_obs[batch])
+            held_corrected = expression.apply_batch_map(mapping, values.loc[held],
+                                                        obs.loc[held, batch])
+    target = expression.quantile_reference(corrected)
+    parts = [expression.quantile_normalise(corrected, target=target)]
+    if len(held):
+        parts.append(expression.quantile_normalise(held_corrected, target=target))
+    return pd.concat(parts).loc[values.index]
+
+
 def _values_and_obs(data, obs: pd.DataFrame | None, modality: str
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(samples x genes values, sample table) of an AnnData or of a table plus ``obs``."""
@@ -188,6 +216,19 @@ class ClockData:
     obs: pd.DataFrame
     data: str  # "real" or "simulated"
     target: str = "age_reported"
+    # expression preparation: "training" (fitted on each training set, the default of
+    # clock_data), "cohort" (once on every sample, held-out ones included: the paper's order,
+    # kept to measure what it is worth) or "none" (values used as given)
+    prepare: str = "none"
+    batch: str = "batch"
+
+    def prepared(self, train: pd.Index) -> dict[str, pd.DataFrame]:
+        """The values as a clock trained on ``train`` sees them."""
+        out = dict(self.values)
+        if self.prepare == "training" and "expression" in out:
+            out["expression"] = prepare_expression_on(out["expression"], self.obs, train,
+                                                      batch=self.batch)
+        return out
 
     def design(self, train: pd.Index, target: str | None = None,
                n_features: int | None = None) -> tuple[FeatureSpace, pd.DataFrame]:
@@ -195,28 +236,37 @@ class ClockData:
         most variable training genes when given) and encode every sample, with the target
         column ``age``."""
         target = target or self.target
+        values = self.prepared(train)
         fit_on = {}
-        for m, v in self.values.items():
+        for m, v in values.items():
             rows = v.loc[v.index.intersection(train)]
             fit_on[m] = rows[select_genes(rows, n_features)]
         space = fit_feature_space(fit_on, self.obs)
         parts = [encode(space, v[fit_on[m].columns], self.obs, m)[0]
-                 for m, v in self.values.items()]
+                 for m, v in values.items()]
         table = pd.concat(parts)
         table["age"] = self.obs.loc[table.index, target].astype(np.float32).to_numpy()
         return space, table
 
 
 def clock_data(methylation=None, expression_data=None, *, obs: pd.DataFrame | None = None,
-               target: str = "age_reported", prepare: bool = True, batch: str = "batch",
+               target: str = "age_reported", prepare: bool | str = True, batch: str = "batch",
                data: str | None = None) -> ClockData:
     """The clock's cohorts from either modality or both: each an AnnData (X samples x genes,
     its ``obs`` the sample table) or a samples x genes table whose sample table is ``obs``.
     The metadata the method needs is the ``target`` column (e.g. ``age``; the paper's default
     ``age_reported``); ``tissue``, ``batch`` and ``donor`` are used when present. Expression is
-    prepared the paper's way (:func:`prepare_expression`) unless ``prepare`` is False. ``data``
-    ("real" / "simulated") defaults to what the inputs say (AnnData ``uns['data']``), else real.
+    prepared the paper's way (ComBat, quantile normalisation) fitted on each training set
+    (``prepare`` True or "training"), once on all samples ("cohort": held-out samples reach
+    the fit, kept to measure that) or not at all (False). ``data`` ("real" / "simulated")
+    defaults to what the inputs say (AnnData ``uns['data']``), else real.
     """
+    modes = {True: "training", False: "none", "training": "training", "cohort": "cohort",
+             "none": "none"}
+    if prepare not in modes:
+        raise ValueError(f"prepare={prepare!r}: expected True, False, 'training', 'cohort' "
+                         "or 'none'")
+    mode = modes[prepare]
     given = {m: d for m, d in (("methylation", methylation), ("expression", expression_data))
              if d is not None}
     if not given:
@@ -233,7 +283,7 @@ def clock_data(methylation=None, expression_data=None, *, obs: pd.DataFrame | No
         if frame.index.has_duplicates:
             raise ValueError(f"{modality}: duplicated sample ids "
                              f"{list(frame.index[frame.index.duplicated()][:3])}")
-        if modality == "expression" and prepare:
+        if modality == "expression" and mode == "cohort":
             frame = prepare_expression(frame, sample_table, batch=batch)
         values[modality] = frame
         table = sample_table.copy()
@@ -248,4 +298,5 @@ def clock_data(methylation=None, expression_data=None, *, obs: pd.DataFrame | No
                          f"{list(merged.index[merged.index.duplicated()][:3])}")
     merged[["tissue", "modality"]] = merged[["tissue", "modality"]].astype(str)
     label = data or ("simulated" if "simulated" in labels else "real")
-    return ClockData(values, merged, label, target)
+    return ClockData(values, merged, label, target,
+                     prepare=mode if "expression" in values else "none", batch=batch)

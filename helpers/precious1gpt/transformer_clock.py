@@ -30,7 +30,10 @@ from helpers.data.registry import sha256_of
 from helpers.precious1gpt.multimodal import CATEGORICAL, FeatureSpace
 
 TARGET = "age"
-KINDS = ("tabtransformer", "mlp")
+KINDS = ("tabtransformer", "mlp", "fttransformer")
+# FT-Transformer (attention over every feature, the paper's equations): a small encoder, so
+# that attention over a few hundred gene tokens stays affordable on a CPU
+FT_ENCODER = {"input_embed_dim": 32, "num_heads": 4, "num_attn_blocks": 2}
 # MSE loss (Methods); MAE logged so that early stopping and the restored epoch follow the
 # validation MAE (the scaled target is a linear map of years, so its argmin is the same).
 LOSS = {"loss": "MSELoss", "metrics": ["mean_absolute_error"]}
@@ -110,8 +113,13 @@ def _initialization(activation: str) -> str:
 
 def model_config(kind: str, hp: dict):
     """The pytorch-tabular model config: TabTransformer with an MLP head of ``hp['layers']``,
-    or CategoryEmbedding (plain MLP) with the same hidden layers."""
-    from pytorch_tabular.models import CategoryEmbeddingModelConfig, TabTransformerConfig
+    CategoryEmbedding (plain MLP) with the same hidden layers, or FT-Transformer (every gene a
+    token that attention sees, :data:`FT_ENCODER`) with the same head."""
+    from pytorch_tabular.models import (
+        CategoryEmbeddingModelConfig,
+        FTTransformerConfig,
+        TabTransformerConfig,
+    )
 
     mlp = {"layers": hp["layers"], "activation": hp["activation"], "dropout": hp["dropout"],
            "initialization": _initialization(hp["activation"])}
@@ -121,6 +129,9 @@ def model_config(kind: str, hp: dict):
     if kind == "mlp":
         return CategoryEmbeddingModelConfig(task="regression", learning_rate=hp["learning_rate"],
                                             **LOSS, **mlp)
+    if kind == "fttransformer":
+        return FTTransformerConfig(task="regression", learning_rate=hp["learning_rate"],
+                                   head="LinearHead", head_config=mlp, **FT_ENCODER, **LOSS)
     raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
 
 
