@@ -250,3 +250,26 @@ def test_blocked_dask_sums_equal_in_memory_sums(toy, tmp_path):
                                    rtol=1e-6)
         with pytest.raises(ValueError, match="chunked by rows"):
             pseudobulk.sum_counts_blocked(mc.plan, lazy.rechunk((100, 50)))
+
+
+def test_fold_hallmark_features_take_control_genes_from_training_cells_only():
+    from helpers.hallmarkage import hallmark_scoring
+
+    adata = toy_atlas(seed=2)
+    sc_log = adata.copy()
+    sc_log.X = np.log1p(sc_log.X.toarray())
+    sets = {"age_program": AGE_GENES, "other": [f"g{i}" for i in range(50, 60)]}
+    scores = hallmark_scoring.score_gene_sets(sc_log, sets, ctrl_size=20, random_state=0)
+    mc = pseudobulk.build(sc_log, scores, k=10, per_unit=4, seed=0)
+    everyone = np.ones(sc_log.n_obs, bool)
+    again = hallmark_clocks.rescored(sc_log, mc, sets, everyone, ctrl_size=20, seed=0)
+    np.testing.assert_allclose(again.hallmarks, mc.hallmarks, rtol=1e-5, atol=1e-6)
+    train = (sc_log.obs["donor"] != "d0").to_numpy()
+    before = hallmark_clocks.rescored(sc_log, mc, sets, train, ctrl_size=20, seed=0)
+    scrambled = sc_log.copy()
+    scrambled.X[~train] = np.random.default_rng(5).uniform(0, 9, (int((~train).sum()),
+                                                                  scrambled.n_vars))
+    after = hallmark_clocks.rescored(scrambled, mc, sets, train, ctrl_size=20, seed=0)
+    rows = (mc.obs["donor"] != "d0").to_numpy()
+    np.testing.assert_allclose(after.hallmarks[rows], before.hallmarks[rows], rtol=1e-6)
+    assert not np.allclose(after.hallmarks[~rows], before.hallmarks[~rows])

@@ -10,6 +10,7 @@ training samples only."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import anndata as ad
@@ -21,7 +22,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from helpers.common.metrics import age_metrics
-from helpers.hallmarkage import pseudobulk
+from helpers.hallmarkage import hallmark_scoring, pseudobulk
 
 CLOCKS = ("baseline", "hallmark", "hybrid")
 LABELS = {"baseline": "Baseline Ridge", "hallmark": "Hallmark Ridge", "hybrid": "Hybrid Ridge"}
@@ -141,19 +142,45 @@ def _long(metacells: pseudobulk.Metacells, rows, kind: str, split: str, predicte
     return table.assign(clock=kind, split=split, predicted=predicted, **extra)
 
 
+def rescored(adata: ad.AnnData, metacells: pseudobulk.Metacells,
+             gene_sets: dict[str, list[str]], train_cells, ctrl_size: int = 50,
+             n_bins: int = 25, seed: int = 0) -> pseudobulk.Metacells:
+    """The metacells with hallmark means whose control genes come from the training cells'
+    expression bins only (the score stays scanpy's: set mean minus control mean per cell), so
+    that no held-out cell shapes a hallmark feature."""
+    train_cells = np.asarray(train_cells, bool)
+    weights = hallmark_scoring.score_weights(adata[train_cells], gene_sets, ctrl_size, n_bins,
+                                             seed)
+    scores = adata.X @ weights
+    scores = scores.toarray() if hasattr(scores, "toarray") else np.asarray(scores)
+    means = pseudobulk.mean_over_cells(metacells.plan, pd.DataFrame(
+        scores, columns=metacells.hallmarks.columns))
+    return dataclasses.replace(metacells, hallmarks=means.set_axis(metacells.hallmarks.index))
+
+
 def cross_validate(adata: ad.AnnData, metacells: pseudobulk.Metacells, folds: pd.Series,
-                   settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Donor-level K-fold: each fold's clocks are fitted without its donors and predict them.
-    Returns the out-of-fold predictions and the chosen ridge penalty per fold and clock."""
-    cell_donor = adata.obs["donor"].astype(str).map(folds)
-    row_donor = metacells.obs["donor"].astype(str).map(folds)
+                   settings: Settings, gene_sets: dict[str, list[str]] | None = None,
+                   group: str = "donor") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Donor-level K-fold: each fold's clocks are fitted without its donors and predict them;
+    with ``gene_sets``, each fold's hallmark features are rescored with control genes drawn
+    from its training cells (:func:`rescored`). ``group`` names the split unit in both sample
+    tables (``donor``; e.g. a donor x dataset column replicates the paper's units). Returns
+    the out-of-fold predictions and the chosen ridge penalty per fold and clock."""
+    for table, what in ((adata.obs, "atlas cells"), (metacells.obs, "metacells")):
+        if group not in table.columns:
+            raise ValueError(f"{what}: no split-unit column {group!r}")
+    cell_donor = adata.obs[group].astype(str).map(folds)
+    row_donor = metacells.obs[group].astype(str).map(folds)
     if cell_donor.isna().any():
-        raise ValueError("a donor of the atlas has no fold")
+        raise ValueError(f"a {group} of the atlas has no fold")
     predictions, penalties = [], []
+    whole = metacells
     for fold in sorted(folds.unique()):
         test_rows = (row_donor == fold).to_numpy()
-        clocks = fit_clocks(adata, metacells, (cell_donor != fold).to_numpy(), ~test_rows,
-                            settings)
+        train_cells = (cell_donor != fold).to_numpy()
+        if gene_sets is not None:
+            metacells = rescored(adata, whole, gene_sets, train_cells, seed=settings.seed)
+        clocks = fit_clocks(adata, metacells, train_cells, ~test_rows, settings)
         for kind, clock in clocks.items():
             predictions.append(_long(metacells, test_rows, kind, "test",
                                      predict(clock, metacells, test_rows), fold=fold))

@@ -88,7 +88,7 @@ def clock_study(scored: Scored, settings: hallmark_clocks.Settings, k: int, per_
     metacells = pseudobulk.build(scored.adata, scored.scores, k, per_unit, seed)
     folds = hallmark_clocks.donor_folds(scored.adata.obs, n_folds, seed)
     held_out, penalties = hallmark_clocks.cross_validate(scored.adata, metacells, folds,
-                                                         settings)
+                                                         settings, gene_sets=scored.gene_sets)
     clocks, fitted = hallmark_clocks.refit_all(scored.adata, metacells, settings)
     predictions = pd.concat([fitted, held_out])
     table = hallmark_clocks.performance_table(predictions, n_boot, seed)
