@@ -82,3 +82,11 @@ def cluster_summary(space: ad.AnnData, profile: pd.DataFrame, markers: pd.DataFr
         "top hallmarks": top_hallmarks(profile),
     })
     return table.join(markers.set_axis(markers.index.astype(str)).rename_axis(key), how="left")
+
+
+def marker_hits(summary: pd.DataFrame, type_markers: dict[str, list[str]]) -> pd.Series:
+    """Per cluster, how many of its marker genes are the known markers of its main cell type
+    (a cluster's markers are cell-type markers only where this is above 0)."""
+    return pd.Series({cluster: len(set(str(row["marker genes"]).split(", "))
+                                   & set(type_markers.get(row["main cell type"], [])))
+                      for cluster, row in summary.iterrows()}, name="known markers")
