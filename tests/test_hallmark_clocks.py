@@ -273,3 +273,30 @@ def test_fold_hallmark_features_take_control_genes_from_training_cells_only():
     rows = (mc.obs["donor"] != "d0").to_numpy()
     np.testing.assert_allclose(after.hallmarks[rows], before.hallmarks[rows], rtol=1e-6)
     assert not np.allclose(after.hallmarks[~rows], before.hallmarks[~rows])
+
+
+def test_probability_features_are_probabilities_fitted_on_training_cells_only():
+    from helpers.hallmarkage import hallmark_scoring
+
+    adata = toy_atlas(seed=4)
+    adata.X = sp.csr_matrix(np.log1p(adata.X.toarray()))
+    sets = {"age_program": AGE_GENES, "other": [f"g{i}" for i in range(50, 60)]}
+    scores = hallmark_scoring.score_gene_sets(adata, sets, ctrl_size=20, random_state=0)
+    mc = pseudobulk.build(adata, scores, k=10, per_unit=4, seed=0)
+    train = (adata.obs["donor"] != "d0").to_numpy()
+    settings = hallmark_clocks.Settings(n_hvg=60, n_pcs=5, seed=0)
+    before = hallmark_clocks.probability_metacells(adata, mc, sets, train, settings, n_pcs=5)
+    assert ((before.hallmarks >= 0) & (before.hallmarks <= 1)).all().all()
+    assert list(before.hallmarks.columns) == list(mc.hallmarks.columns)
+    scrambled = adata.copy()
+    dense = scrambled.X.toarray()
+    dense[~train] = np.random.default_rng(3).uniform(0, 4, (int((~train).sum()), dense.shape[1]))
+    scrambled.X = sp.csr_matrix(dense)
+    after = hallmark_clocks.probability_metacells(scrambled, mc, sets, train, settings, n_pcs=5)
+    rows = (mc.obs["donor"] != "d0").to_numpy()
+    np.testing.assert_allclose(after.hallmarks[rows], before.hallmarks[rows], rtol=1e-6,
+                               atol=1e-9)
+    # the age program's probability rises with age across the training metacells
+    young = mc.obs["age"].to_numpy() < 45
+    prob = before.hallmarks.iloc[:, 0].to_numpy()
+    assert prob[rows & ~young].mean() > prob[rows & young].mean()

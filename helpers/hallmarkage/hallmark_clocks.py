@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from helpers.common.metrics import age_metrics
-from helpers.hallmarkage import hallmark_scoring, pseudobulk
+from helpers.hallmarkage import hallmark_classifiers, hallmark_scoring, pseudobulk
 
 CLOCKS = ("baseline", "hallmark", "hybrid")
 LABELS = {"baseline": "Baseline Ridge", "hallmark": "Hallmark Ridge", "hybrid": "Hybrid Ridge"}
@@ -142,20 +142,67 @@ def _long(metacells: pseudobulk.Metacells, rows, kind: str, split: str, predicte
     return table.assign(clock=kind, split=split, predicted=predicted, **extra)
 
 
-def rescored(adata: ad.AnnData, metacells: pseudobulk.Metacells,
-             gene_sets: dict[str, list[str]], train_cells, ctrl_size: int = 50,
-             n_bins: int = 25, seed: int = 0) -> pseudobulk.Metacells:
-    """The metacells with hallmark means whose control genes come from the training cells'
-    expression bins only (the score stays scanpy's: set mean minus control mean per cell), so
-    that no held-out cell shapes a hallmark feature."""
+def fold_scores(adata: ad.AnnData, gene_sets: dict[str, list[str]], train_cells,
+                ctrl_size: int = 50, n_bins: int = 25, seed: int = 0) -> pd.DataFrame:
+    """Per-cell hallmark scores (scanpy's: set mean minus control mean) whose control genes
+    come from the training cells' expression bins only."""
     train_cells = np.asarray(train_cells, bool)
     weights = hallmark_scoring.score_weights(adata[train_cells], gene_sets, ctrl_size, n_bins,
                                              seed)
     scores = adata.X @ weights
     scores = scores.toarray() if hasattr(scores, "toarray") else np.asarray(scores)
-    means = pseudobulk.mean_over_cells(metacells.plan, pd.DataFrame(
-        scores, columns=metacells.hallmarks.columns))
-    return dataclasses.replace(metacells, hallmarks=means.set_axis(metacells.hallmarks.index))
+    return pd.DataFrame(scores, index=adata.obs_names, columns=list(gene_sets))
+
+
+def rescored(adata: ad.AnnData, metacells: pseudobulk.Metacells,
+             gene_sets: dict[str, list[str]], train_cells, ctrl_size: int = 50,
+             n_bins: int = 25, seed: int = 0) -> pseudobulk.Metacells:
+    """The metacells with hallmark means of :func:`fold_scores`, so that no held-out cell
+    shapes a hallmark feature."""
+    scores = fold_scores(adata, gene_sets, train_cells, ctrl_size, n_bins, seed)
+    means = pseudobulk.mean_over_cells(metacells.plan, scores)
+    return dataclasses.replace(metacells, hallmarks=means.set_axis(
+        metacells.hallmarks.index).set_axis(metacells.hallmarks.columns, axis=1))
+
+
+def probability_metacells(adata: ad.AnnData, metacells: pseudobulk.Metacells,
+                          gene_sets: dict[str, list[str]], train_cells, settings: Settings,
+                          n_pcs: int = 30, low: float = 0.2, high: float = 0.8
+                          ) -> pseudobulk.Metacells:
+    """The metacells with the paper's hallmark features (Appendix D.7): the mean ON probability
+    of each hallmark's logistic state classifier over a metacell's cells. Scores, state
+    thresholds, gene PCA and classifiers are all fitted on the training cells."""
+    train_cells = np.asarray(train_cells, bool)
+    scores = fold_scores(adata, gene_sets, train_cells, seed=settings.seed)
+    features, _ = hallmark_classifiers.gene_pca_features(adata, train_cells, settings.n_hvg,
+                                                         n_pcs, settings.seed)
+    _, probabilities = hallmark_classifiers.train_classifiers(
+        features, scores, train_cells, models=("logistic",), low=low, high=high,
+        seed=settings.seed)
+    means = pseudobulk.mean_over_cells(metacells.plan, probabilities)
+    return dataclasses.replace(metacells, hallmarks=means.set_axis(
+        metacells.hallmarks.index).set_axis(metacells.hallmarks.columns, axis=1))
+
+
+def cross_validate_probabilities(adata: ad.AnnData, metacells: pseudobulk.Metacells,
+                                 folds: pd.Series, settings: Settings,
+                                 gene_sets: dict[str, list[str]], n_pcs: int = 30,
+                                 low: float = 0.2, high: float = 0.8) -> pd.DataFrame:
+    """The hallmark-only clock on classifier probabilities (D.7-D.8) over the donor folds:
+    out-of-fold predictions, clock ``hallmark_probability``."""
+    cell_fold = adata.obs["donor"].astype(str).map(folds)
+    row_fold = metacells.obs["donor"].astype(str).map(folds)
+    predictions = []
+    for fold in sorted(folds.unique()):
+        test_rows = (row_fold == fold).to_numpy()
+        scored = probability_metacells(adata, metacells, gene_sets,
+                                       (cell_fold != fold).to_numpy(), settings, n_pcs, low,
+                                       high)
+        clock = fit_clock("hallmark", scored, ~test_rows, pd.Index([]), settings.n_pcs,
+                          settings.alphas, seed=settings.seed)
+        predictions.append(_long(scored, test_rows, "hallmark_probability", "test",
+                                 predict(clock, scored, test_rows), fold=fold))
+    return pd.concat(predictions)
 
 
 def cross_validate(adata: ad.AnnData, metacells: pseudobulk.Metacells, folds: pd.Series,
