@@ -56,3 +56,16 @@ def test_refused_statistics():
     assert wording.too_few(5, 5, "splits") is None
     assert wording.p_text(0.041, 2, 5) == "not tested: too few splits (2; at least 5)"
     assert wording.p_text(0.041, 10, 5) == "p = 0.041"
+
+
+def test_parameter_importances_are_refused_below_ten_completed_trials():
+    import optuna
+
+    from helpers.precious1gpt import tuning
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert tuning.importance_refusal(study) == "too few completed trials (3; at least 10)"
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=7)
+    assert tuning.importance_refusal(study) is None

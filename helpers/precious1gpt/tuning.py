@@ -196,6 +196,17 @@ def finished(study) -> int:
     return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
 
 
+def importance_refusal(study) -> str | None:
+    """Why a study's parameter importances are not reported (fewer than
+    ``MIN_TRIALS_FOR_IMPORTANCE`` completed trials: too few to rank anything), or None."""
+    from optuna.trial import TrialState
+
+    from helpers.common import wording
+
+    complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    return wording.too_few(complete, MIN_TRIALS_FOR_IMPORTANCE, "completed trials")
+
+
 def run_trials(study, objective, n_trials: int | None = None, total: int | None = None):
     """Add ``n_trials`` trials, or (``total``) run until the study holds ``total`` finished
     trials, which is what resumes an interrupted study and lets several workers share one."""
