@@ -154,6 +154,9 @@ def test_paired_tests_are_refused_below_five_splits():
     table = transfer.paired_tests(pd.DataFrame(rows)).set_index("metric")
     assert table.loc["AUROC", "difference"] == pytest.approx(0.05)  # the means are kept
     assert table[["t_test_p", "wilcoxon_p"]].isna().all().all()     # the tests are not
+    shown = transfer.shown_table8(table.reset_index()).set_index("metric")
+    assert shown.loc["AUROC", "t_test_p"] == "too few splits (4; at least 5)"
+    assert shown.loc["AUROC", "pretrained"].endswith(" ± 0.013")
 
 
 def test_repeated_splits_are_stratified_disjoint_and_seeded():

@@ -110,9 +110,8 @@ class Recorder:
         frame.to_csv(path, index=False)
         return path
 
-    def claim(self, claim_id: str, verdict: str, evidence: str, data: str) -> str:
-        """Record the verdict on one of the papers' claims (``data/published/claims.csv``) and
-        return it as the scorecard words it (:func:`scored_verdict`)."""
+    def _claim_row(self, claim_id: str, data: str) -> pd.Series:
+        """The claims.csv row of a claim this chapter may record, with ``data`` checked."""
         known = claim_list()
         row = known[known["claim_id"] == claim_id]
         if row.empty:
@@ -120,10 +119,16 @@ class Recorder:
         if self.chapter not in claim_chapters(row["chapter"].iloc[0]):
             raise ValueError(f"claim {claim_id!r} belongs to chapter {row['chapter'].iloc[0]!r}, "
                              f"not {self.chapter!r} (field chapter of {CLAIMS_FILE})")
+        _check_data(data, claim_id)
+        return row.iloc[0]
+
+    def claim(self, claim_id: str, verdict: str, evidence: str, data: str) -> str:
+        """Record the verdict on one of the papers' claims (``data/published/claims.csv``) and
+        return it as the scorecard words it (:func:`scored_verdict`)."""
+        row = self._claim_row(claim_id, data)
         if verdict not in VERDICTS:
             raise ValueError(f"claim {claim_id!r}: verdict {verdict!r} is not one of {VERDICTS}")
-        scored = scored_verdict(verdict, _check_data(data, claim_id),
-                                row["simulator_plants"].iloc[0] == "yes", self.profile)
+        scored = scored_verdict(verdict, data, row["simulator_plants"] == "yes", self.profile)
         self._append("claims.json", {"claim_id": claim_id, "verdict": scored, "rule": verdict,
                                      "evidence": evidence, "data": data})
         return scored
@@ -131,12 +136,10 @@ class Recorder:
     def refuse(self, claim_id: str, reason: str, data: str) -> str:
         """Record that a claim is not judged here, and why (too few splits, trials or samples
         for the statistic its rule needs): a refusal, never a verdict."""
-        self.claim(claim_id, VERDICTS[2], reason, data)  # checks the claim, chapter and data
+        self._claim_row(claim_id, data)
         said = NOT_JUDGED if self.profile == "quick" else f"not judged ({reason})"
-        path = self.folder / "claims.json"
-        records = json.loads(path.read_text())
-        records[-1].update(verdict=said, rule="")
-        path.write_text(json.dumps(records, indent=1))
+        self._append("claims.json", {"claim_id": claim_id, "verdict": said, "rule": "",
+                                     "evidence": reason, "data": data})
         return said
 
     def recovery(self, what: str, value: str, goal: str, data: str = "simulated") -> None:

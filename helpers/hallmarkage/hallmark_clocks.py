@@ -159,8 +159,15 @@ def rescored(adata: ad.AnnData, metacells: pseudobulk.Metacells,
              n_bins: int = 25, seed: int = 0) -> pseudobulk.Metacells:
     """The metacells with hallmark means of :func:`fold_scores`, so that no held-out cell
     shapes a hallmark feature."""
-    scores = fold_scores(adata, gene_sets, train_cells, ctrl_size, n_bins, seed)
-    means = pseudobulk.mean_over_cells(metacells.plan, scores)
+    return _with_cell_means(metacells, fold_scores(adata, gene_sets, train_cells, ctrl_size,
+                                                   n_bins, seed))
+
+
+def _with_cell_means(metacells: pseudobulk.Metacells, per_cell: pd.DataFrame
+                     ) -> pseudobulk.Metacells:
+    """The metacells whose hallmark features are the means of ``per_cell`` (cells x hallmarks,
+    in the order of the metacells' hallmark columns) over each metacell's cells."""
+    means = pseudobulk.mean_over_cells(metacells.plan, per_cell)
     return dataclasses.replace(metacells, hallmarks=means.set_axis(
         metacells.hallmarks.index).set_axis(metacells.hallmarks.columns, axis=1))
 
@@ -179,9 +186,34 @@ def probability_metacells(adata: ad.AnnData, metacells: pseudobulk.Metacells,
     _, probabilities = hallmark_classifiers.train_classifiers(
         features, scores, train_cells, models=("logistic",), low=low, high=high,
         seed=settings.seed)
-    means = pseudobulk.mean_over_cells(metacells.plan, probabilities)
-    return dataclasses.replace(metacells, hallmarks=means.set_axis(
-        metacells.hallmarks.index).set_axis(metacells.hallmarks.columns, axis=1))
+    return _with_cell_means(metacells, probabilities)
+
+
+def _fold_masks(adata: ad.AnnData, metacells: pseudobulk.Metacells, folds: pd.Series,
+                group: str = "donor"):
+    """Per fold of ``folds`` (split unit -> fold, units named by the ``group`` column of both
+    sample tables): the fold, its training cells and its held-out metacell rows."""
+    for table, what in ((adata.obs, "atlas cells"), (metacells.obs, "metacells")):
+        if group not in table.columns:
+            raise ValueError(f"{what}: no split-unit column {group!r}")
+    cell_fold = adata.obs[group].astype(str).map(folds)
+    row_fold = metacells.obs[group].astype(str).map(folds)
+    if cell_fold.isna().any():
+        raise ValueError(f"a {group} of the atlas has no fold")
+    for fold in sorted(folds.unique()):
+        yield fold, (cell_fold != fold).to_numpy(), (row_fold == fold).to_numpy()
+
+
+def level_errors(predictions: pd.DataFrame) -> pd.DataFrame:
+    """MAE and R2 of each clock's held-out predictions per metacell and per donor (the mean of
+    its metacells, :func:`donor_means`): one row per level and clock, no bootstrap."""
+    rows = []
+    for level, table in (("Metacell", predictions), ("Donor", donor_means(predictions))):
+        for kind, part in table.groupby("clock", sort=False):
+            scores = age_metrics(part["age"], part["predicted"])
+            rows.append({"level": level, "clock": kind, "MAE": scores["MAE"],
+                         "R2": scores["R2"], "n": scores["n"]})
+    return pd.DataFrame(rows)
 
 
 def cross_validate_probabilities(adata: ad.AnnData, metacells: pseudobulk.Metacells,
@@ -190,14 +222,10 @@ def cross_validate_probabilities(adata: ad.AnnData, metacells: pseudobulk.Metace
                                  low: float = 0.2, high: float = 0.8) -> pd.DataFrame:
     """The hallmark-only clock on classifier probabilities (D.7-D.8) over the donor folds:
     out-of-fold predictions, clock ``hallmark_probability``."""
-    cell_fold = adata.obs["donor"].astype(str).map(folds)
-    row_fold = metacells.obs["donor"].astype(str).map(folds)
     predictions = []
-    for fold in sorted(folds.unique()):
-        test_rows = (row_fold == fold).to_numpy()
-        scored = probability_metacells(adata, metacells, gene_sets,
-                                       (cell_fold != fold).to_numpy(), settings, n_pcs, low,
-                                       high)
+    for fold, train_cells, test_rows in _fold_masks(adata, metacells, folds):
+        scored = probability_metacells(adata, metacells, gene_sets, train_cells, settings,
+                                       n_pcs, low, high)
         clock = fit_clock("hallmark", scored, ~test_rows, pd.Index([]), settings.n_pcs,
                           settings.alphas, seed=settings.seed)
         predictions.append(_long(scored, test_rows, "hallmark_probability", "test",
@@ -213,18 +241,9 @@ def cross_validate(adata: ad.AnnData, metacells: pseudobulk.Metacells, folds: pd
     from its training cells (:func:`rescored`). ``group`` names the split unit in both sample
     tables (``donor``; e.g. a donor x dataset column replicates the paper's units). Returns
     the out-of-fold predictions and the chosen ridge penalty per fold and clock."""
-    for table, what in ((adata.obs, "atlas cells"), (metacells.obs, "metacells")):
-        if group not in table.columns:
-            raise ValueError(f"{what}: no split-unit column {group!r}")
-    cell_donor = adata.obs[group].astype(str).map(folds)
-    row_donor = metacells.obs[group].astype(str).map(folds)
-    if cell_donor.isna().any():
-        raise ValueError(f"a {group} of the atlas has no fold")
     predictions, penalties = [], []
     whole = metacells
-    for fold in sorted(folds.unique()):
-        test_rows = (row_donor == fold).to_numpy()
-        train_cells = (cell_donor != fold).to_numpy()
+    for fold, train_cells, test_rows in _fold_masks(adata, metacells, folds, group):
         if gene_sets is not None:
             metacells = rescored(adata, whole, gene_sets, train_cells, seed=settings.seed)
         clocks = fit_clocks(adata, metacells, train_cells, ~test_rows, settings)

@@ -141,16 +141,12 @@ def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modalit
 def prepare_expression(adata, obs: pd.DataFrame | None = None, batch: str = "batch",
                        tissue: str = "tissue") -> pd.DataFrame:
     """Expression as the paper feeds it: ComBat on the sequencing batch (tissue protected when
-    there are several), then quantile normalisation (``helpers.common.expression``). ``adata``
+    there are several), then quantile normalisation (``helpers.common.expression``), both over
+    every sample (:func:`prepare_expression_on` with all samples as training samples). ``adata``
     is an AnnData or a samples x genes table (with ``obs``); without a ``batch`` column, or with
     one batch, ComBat is skipped (there is nothing to correct)."""
     values, obs = _values_and_obs(adata, obs, "expression")
-    corrected = values
-    if batch in obs.columns and obs[batch].nunique() > 1:
-        covariates = obs[[tissue]] if tissue in obs.columns and obs[tissue].nunique() > 1 \
-            else None
-        corrected = expression.combat(values, obs[batch], covariates=covariates)
-    return expression.quantile_normalise(corrected)
+    return prepare_expression_on(values, obs, values.index, batch=batch, tissue=tissue)
 
 
 def prepare_expression_on(values: pd.DataFrame, obs: pd.DataFrame, train: pd.Index,

@@ -25,7 +25,7 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
-from helpers.common import expression
+from helpers.common import expression, wording
 from helpers.precious1gpt import multimodal, transformer_clock
 from helpers.precious1gpt.multimodal import CATEGORICAL
 
@@ -325,6 +325,28 @@ def compare_arms(regressor, tables: dict[str, pd.DataFrame], n_splits: int, seed
             rows.append({"disease": disease, "split": split["split"], "arm": REFERENCE,
                          **classification_metrics(test[LABEL], reference)})
     return pd.DataFrame(rows), first
+
+
+def shown_table8(table: pd.DataFrame) -> pd.DataFrame:
+    """Supplementary Table 8 (:func:`paired_tests`) as a page prints it: each arm's mean ± sd,
+    the difference, the paired tests (the refusal where there are too few splits) and the
+    logistic reference."""
+    def mean_sd(arm: str) -> pd.Series:
+        return (table[f"{arm}_mean"].map("{:.3f}".format) + " ± "
+                + table[f"{arm}_sd"].map("{:.3f}".format))
+
+    out = table.assign(pretrained=mean_sd("pretrained"), scratch=mean_sd("scratch"))
+    if "reference_mean" in table:
+        out["logistic_reference"] = mean_sd("reference")
+    refused = out["splits"] < MIN_PAIRED_SPLITS
+    if refused.any():  # numbers stay numbers where every test was run
+        for column in ("t_test_p", "wilcoxon_p"):
+            out[column] = out[column].astype(object)
+            out.loc[refused, column] = [wording.too_few(n, MIN_PAIRED_SPLITS, "splits")
+                                        for n in out.loc[refused, "splits"]]
+    order = ["disease", "metric", "splits", "pretrained", "scratch", "difference", "t_test_p",
+             "wilcoxon_p", "logistic_reference"]
+    return out[[c for c in order if c in out.columns]]
 
 
 def paired_tests(results: pd.DataFrame) -> pd.DataFrame:

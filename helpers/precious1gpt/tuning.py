@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.common import wording
 from helpers.precious1gpt import baselines, transformer_clock
 from helpers.precious1gpt.clock_problem import ClockProblem
 
@@ -200,8 +201,6 @@ def importance_refusal(study) -> str | None:
     """Why a study's parameter importances are not reported (fewer than
     ``MIN_TRIALS_FOR_IMPORTANCE`` completed trials: too few to rank anything), or None."""
     from optuna.trial import TrialState
-
-    from helpers.common import wording
 
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
     return wording.too_few(complete, MIN_TRIALS_FOR_IMPORTANCE, "completed trials")
