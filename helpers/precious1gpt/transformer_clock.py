@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -603,36 +604,103 @@ def lightning_fit(kind: str, hp: dict, train: pd.DataFrame, valid: pd.DataFrame,
 # --- saving and loading ---------------------------------------------------------------------
 
 MANIFEST = "sha256.json"
+TRUSTED_CLOCKS = "trusted-clocks.json"
+
+
+def trusted_clocks_file() -> Path:
+    """Where the sha256 of each saved clock's manifest is kept: in the cache, outside every
+    clock folder, so that whoever can write a clock folder cannot vouch for what it holds."""
+    from helpers.data.registry import cache_dir
+
+    return cache_dir() / TRUSTED_CLOCKS
+
+
+def trusted_manifest_sha256(folder: Path | str) -> str | None:
+    """The manifest sha256 recorded when this machine saved the clock in ``folder``, if any."""
+    book = trusted_clocks_file()
+    if not book.is_file():
+        return None
+    try:
+        return json.loads(book.read_text()).get(str(Path(folder).resolve()))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{book}: not readable JSON ({err}); fix or remove it") from None
+
+
+def _trust(folder: Path, digest: str) -> None:
+    from helpers.data.registry import _locked
+
+    book = trusted_clocks_file()
+    with _locked(book):
+        record = json.loads(book.read_text()) if book.is_file() else {}
+        record[str(folder.resolve())] = digest
+        partial = book.with_name(f".{book.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(record, indent=1, sort_keys=True))
+        partial.replace(book)
+
+
+def is_trusted_clock(folder: Path | str) -> bool:
+    """Whether ``folder`` holds a clock whose manifest is the one recorded when it was saved."""
+    manifest = Path(folder) / MANIFEST
+    expected = trusted_manifest_sha256(folder)
+    return manifest.is_file() and expected is not None and sha256_of(manifest) == expected
 
 
 def save_clock(folder: Path | str, result: FitResult, space: FeatureSpace,
                about: dict) -> Path:
     """Save the model (pytorch-tabular's inference-only format), the feature space (gene
     scaling and category levels, JSON), the hyperparameters and ``about`` (data, profile,
-    seed...), and a sha256 manifest that :func:`load_clock` checks before unpickling."""
+    seed...), and a sha256 manifest whose own sha256 is kept outside the folder
+    (:func:`trusted_clocks_file`). The clock is written beside ``folder`` and swapped in only
+    when complete; an existing ``folder`` that is not a saved clock is refused, not deleted."""
     folder = Path(folder)
+    if folder.exists() and not (folder / MANIFEST).is_file():
+        raise ValueError(f"{folder}: exists and is not a saved clock (no {MANIFEST}); refusing "
+                         "to replace it (choose an empty or new folder)")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
+            result.model.save_model(str(partial / "model"), inference_only=True)
+        space.save(partial / "feature_space.json")
+        meta = {"hyperparameters": result.hyperparameters, "best_epoch": result.best_epoch,
+                **about}
+        (partial / "about.json").write_text(json.dumps(meta, indent=1, default=str))
+        result.history.to_csv(partial / "history.csv")
+        files = sorted(p for p in partial.rglob("*") if p.is_file())
+        manifest = {str(p.relative_to(partial)): sha256_of(p) for p in files}
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
     if folder.exists():
-        shutil.rmtree(folder)
-    model_dir = folder / "model"
-    with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
-        result.model.save_model(str(model_dir), inference_only=True)
-    space.save(folder / "feature_space.json")
-    meta = {"hyperparameters": result.hyperparameters, "best_epoch": result.best_epoch, **about}
-    (folder / "about.json").write_text(json.dumps(meta, indent=1, default=str))
-    result.history.to_csv(folder / "history.csv")
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    manifest = {str(p.relative_to(folder)): sha256_of(p) for p in files}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        folder.rename(old)
+    partial.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    _trust(folder, sha256_of(folder / MANIFEST))
     return folder
 
 
-def verify_clock(folder: Path | str) -> None:
-    """Raise if any saved file is missing, added or changed since :func:`save_clock`."""
+def verify_clock(folder: Path | str, manifest_sha256: str | None = None,
+                 copy_to: Path | None = None) -> None:
+    """Raise unless the manifest's sha256 is ``manifest_sha256`` (default: the one recorded
+    by :func:`save_clock`) and every file is listed, present and unchanged; with ``copy_to``,
+    each file is copied there from the very bytes that were checked."""
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path}: no manifest; not a saved clock folder")
-    manifest = json.loads(manifest_path.read_text())
+    expected = manifest_sha256 or trusted_manifest_sha256(folder)
+    if expected is None:
+        raise ValueError(f"{folder}: no trusted sha256 for its {MANIFEST} (this machine did "
+                         f"not save it: none in {trusted_clocks_file()}); pass the manifest's "
+                         "sha256 from a source you trust")
+    raw = manifest_path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != expected:
+        raise ValueError(f"{manifest_path}: sha256 differs from the trusted one; refusing to "
+                         "load the clock")
+    manifest = json.loads(raw)
     present = {str(p.relative_to(folder)) for p in folder.rglob("*")
                if p.is_file() and p.name != MANIFEST}
     extra = sorted(present - set(manifest))
@@ -642,8 +710,12 @@ def verify_clock(folder: Path | str) -> None:
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{path}: listed in {MANIFEST} but missing")
-        if sha256_of(path) != digest:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(f"{path}: sha256 differs from {MANIFEST}; refusing to load it")
+        if copy_to is not None:
+            (copy_to / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy_to / name).write_bytes(data)
 
 
 @dataclass
@@ -660,14 +732,18 @@ class SavedClock:
         return predict(self.model, table)
 
 
-def load_clock(folder: Path | str) -> SavedClock:
-    """Load a folder written by :func:`save_clock` after checking every file's sha256."""
+def load_clock(folder: Path | str, manifest_sha256: str | None = None) -> SavedClock:
+    """Load a folder written by :func:`save_clock`: every file is checked against the manifest
+    (itself checked against the trusted sha256, see :func:`verify_clock`) and copied into a
+    private folder, and only those copies are parsed (pytorch-tabular's format unpickles)."""
     from pytorch_tabular import TabularModel
 
-    folder = Path(folder)
-    verify_clock(folder)
-    with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
-        model = TabularModel.load_model(str(folder / "model"))
-    about = json.loads((folder / "about.json").read_text())
-    history = pd.read_csv(folder / "history.csv", index_col="epoch")
-    return SavedClock(model, FeatureSpace.load(folder / "feature_space.json"), about, history)
+    with tempfile.TemporaryDirectory() as private:
+        copy = Path(private)
+        verify_clock(folder, manifest_sha256, copy_to=copy)
+        with tempfile.TemporaryDirectory() as tmp, quiet_training(Path(tmp)):
+            model = TabularModel.load_model(str(copy / "model"))
+        about = json.loads((copy / "about.json").read_text())
+        history = pd.read_csv(copy / "history.csv", index_col="epoch")
+        space = FeatureSpace.load(copy / "feature_space.json")
+    return SavedClock(model, space, about, history)

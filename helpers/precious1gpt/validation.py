@@ -267,7 +267,7 @@ def clock_for(profile: str, seed: int, max_epochs: int, patience: int, progress:
     chapter = clock_problem.output_folder(profile, seed) / "model"
     own = output_folder(profile, seed) / "model"
     for folder, origin in [(chapter, TUNED), (own, PAPER_CONFIGURATION)]:
-        if (folder / transformer_clock.MANIFEST).is_file():
+        if transformer_clock.is_trusted_clock(folder):
             clock = transformer_clock.load_clock(folder)
             if is_current(clock.about, expected):
                 return clock, origin

@@ -1,0 +1,215 @@
+"""Hostile and careless inputs (issue 24): each test feeds one bad input, or one bad sequence
+of events, to the registry, the readers, the clocks, the scorer, model saving, the Optuna
+studies or the chapter runner, and checks that it is refused by name, never parsed unverified,
+and never loses earlier results."""
+
+import http.server
+import pickle
+import shutil
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.data import registry
+from helpers.data.registry import HashMismatchError, fetch
+from tests.conftest import requires_real_data
+
+# --- Security -------------------------------------------------------------------------------
+
+
+class _Planted:
+    """Unpickling this writes a marker file: proof that the pickle ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pickle ran"))
+
+
+@requires_real_data
+def test_a_pickle_swapped_in_after_the_hash_check_is_never_unpickled(tmp_path, monkeypatch):
+    """The hook swaps the mirror file for a malicious pickle right after its bytes are hashed:
+    the loader still gets the verified data and the planted pickle never runs."""
+    from helpers.data import loaders
+    from tests.conftest import real_mirror
+
+    entry = registry.load_registry()["gse30870_methylation"]
+    mirror = tmp_path / "mirror"
+    (mirror / entry.path).parent.mkdir(parents=True)
+    shutil.copy(real_mirror() / entry.path, mirror / entry.path)
+    monkeypatch.setenv(registry.MIRROR_ENV, str(mirror))
+    marker, swapped = tmp_path / "ran.txt", []
+
+    def swap(source):
+        Path(source).write_bytes(pickle.dumps(_Planted(marker)))
+        swapped.append(source)
+
+    monkeypatch.setattr(registry, "AFTER_VERIFY_HOOK", swap)
+    adata = loaders.load_gse30870()
+    assert swapped and not marker.exists()
+    assert adata.n_obs == 16 and adata.uns["provenance"]["sha256"] == entry.sha256
+    monkeypatch.setattr(registry, "AFTER_VERIFY_HOOK", None)
+    with pytest.raises(HashMismatchError, match=entry.path):  # the swapped file, next time
+        loaders.load_gse30870()
+    assert not marker.exists()
+
+
+def test_fetch_returns_a_private_copy_that_later_writes_to_the_mirror_do_not_reach(
+        mirrored_scratch):
+    content, entry, mirror = mirrored_scratch
+    path = fetch(entry.key, {entry.key: entry})
+    assert path.read_bytes() == content and mirror not in path.parents
+    assert oct(path.parents[len(Path(entry.path).parts)].stat().st_mode)[-3:] == "700"
+    (mirror / entry.path).write_bytes(b"changed")
+    assert path.read_bytes() == content
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A local HTTP server over a folder (the 'internet' for unpinned downloads)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _unpinned(entry, url):
+    return registry.RegistryEntry(**{**entry.__dict__, "sha256": None, "url": url})
+
+
+def test_an_unpinned_file_lying_in_the_cache_is_downloaded_not_trusted(
+        monkeypatch, isolated_cache, scratch_entry, served, capsys):
+    content, pinned = scratch_entry
+    folder, base = served
+    (folder / "scratch.csv").write_bytes(content)
+    entry = _unpinned(pinned, f"{base}/scratch.csv")
+    monkeypatch.delenv(registry.MIRROR_ENV, raising=False)
+    monkeypatch.setattr(registry, "load_registry", lambda *a: {entry.key: entry})
+    cached = isolated_cache / "downloads" / entry.path
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"planted, never downloaded")
+    assert registry.local_copy(entry.key) is None  # not counted as present
+    assert fetch(entry.key).read_bytes() == content  # downloaded, the planted file replaced
+    assert registry.recorded_hashes() == {entry.key: pinned.sha256}
+    assert pinned.sha256 in capsys.readouterr().out
+    assert registry.local_copy(entry.key) == cached
+    cached.write_bytes(content + b"cg9,1\n")  # changed after the record: refused
+    with pytest.raises(HashMismatchError, match="recorded for it"):
+        fetch(entry.key)
+
+
+def test_processes_recording_hashes_at_once_keep_every_record(monkeypatch, isolated_cache):
+    """The hook holds each writer between reading and rewriting the record file: without the
+    lock, every writer but one would lose its record."""
+    import time
+
+    monkeypatch.setattr(registry, "RECORD_HOOK", lambda key: time.sleep(0.05))
+    keys = [f"file{i}" for i in range(6)]
+    threads = [threading.Thread(target=registry.record_hash, args=(k, k * 8)) for k in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert registry.recorded_hashes() == {k: k * 8 for k in keys}
+
+
+def test_a_mirror_variable_naming_a_missing_folder_says_so(monkeypatch, tmp_path,
+                                                           scratch_entry):
+    _, entry = scratch_entry
+    monkeypatch.setenv(registry.MIRROR_ENV, str(tmp_path / "no-such-folder"))
+    with pytest.raises(registry.DataUnavailableError,
+                       match=r"AGING_BOOK_DATA_MIRROR=.*no-such-folder: no such folder"):
+        fetch(entry.key, {entry.key: entry})
+
+
+def test_a_corrupted_cache_entry_is_named_and_rebuilt(isolated_cache):
+    from helpers.data import cache
+
+    frame = pd.DataFrame({"a": [1.0, 2.0]}, index=["x", "y"])
+    path = cache.cache_path("stage", {"p": 1})
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match=f"{path.name}.*rebuilt"):
+        again = cache.cached_frame("stage", {"p": 1}, lambda: frame)
+    pd.testing.assert_frame_equal(again, frame)
+    pd.testing.assert_frame_equal(cache.read_frame(path), frame)
+
+
+@pytest.fixture(scope="module")
+def fitted_clock(tmp_path_factory):
+    """A tiny trained transformer clock, its feature space and its test rows."""
+    from helpers.precious1gpt import clock_problem, transformer_clock
+    from tests.test_transformer_clock import tiny_data
+
+    problem = clock_problem.clock_problem(tiny_data(), seed=0, max_epochs=2, patience=2,
+                                          workdir=tmp_path_factory.mktemp("work"),
+                                          progress=False)
+    result = transformer_clock.fit("tabtransformer", {}, problem.rows("fit"),
+                                   problem.rows("valid"), problem.space.genes, problem.training)
+    return result, problem.space, problem.rows("test")
+
+
+def test_a_clock_folder_rewritten_with_its_manifest_is_refused(fitted_clock, tmp_path,
+                                                               isolated_cache):
+    """Whoever can write the clock folder can rewrite the manifest too; the manifest's own
+    sha256 lives in the cache, outside the folder, so the forgery is caught."""
+    import json
+
+    from helpers.precious1gpt import transformer_clock as tc
+
+    result, space, test = fitted_clock
+    folder = tc.save_clock(tmp_path / "clock", result, space, {"data": "simulated"})
+    assert tc.is_trusted_clock(folder)
+    (folder / "about.json").write_text(json.dumps({"data": "forged"}))
+    manifest = json.loads((folder / tc.MANIFEST).read_text())
+    manifest["about.json"] = registry.sha256_of(folder / "about.json")
+    (folder / tc.MANIFEST).write_text(json.dumps(manifest))
+    assert not tc.is_trusted_clock(folder)
+    with pytest.raises(ValueError, match="sha256 differs from the trusted one"):
+        tc.load_clock(folder)
+    copied = tmp_path / "copied"
+    shutil.copytree(folder, copied)  # a folder this machine never saved
+    with pytest.raises(ValueError, match="no trusted sha256"):
+        tc.load_clock(copied)
+    forged = registry.sha256_of(copied / tc.MANIFEST)  # vouched for explicitly: loads
+    assert tc.load_clock(copied, manifest_sha256=forged).about == {"data": "forged"}
+
+
+def test_saving_a_clock_never_deletes_a_folder_that_is_not_a_clock(fitted_clock, tmp_path,
+                                                                   isolated_cache):
+    from helpers.precious1gpt import transformer_clock as tc
+
+    result, space, _ = fitted_clock
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "thesis.tex").write_text("years of work")
+    with pytest.raises(ValueError, match="results: exists and is not a saved clock"):
+        tc.save_clock(tmp_path / "results", result, space, {})
+    assert (tmp_path / "results" / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_failed_save_keeps_the_previous_clock(fitted_clock, tmp_path, isolated_cache,
+                                                monkeypatch):
+    from helpers.precious1gpt import transformer_clock as tc
+
+    result, space, test = fitted_clock
+    folder = tc.save_clock(tmp_path / "clock", result, space, {"version": 1})
+    expected = tc.load_clock(folder).predict(test)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(result.model, "save_model", broken)
+    with pytest.raises(OSError, match="disk full"):
+        tc.save_clock(folder, result, space, {"version": 2})
+    again = tc.load_clock(folder)
+    assert again.about["version"] == 1 and np.array_equal(again.predict(test), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "clock"]  # no partial left
