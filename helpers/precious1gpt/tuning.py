@@ -14,6 +14,7 @@ are added until the study holds the requested number, so several workers can sha
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -170,24 +171,58 @@ def describe_pruner(name: str, max_epochs: int, min_epochs: int = MIN_EPOCHS,
     raise ValueError(f"unknown pruner {name!r}; expected one of {PRUNERS}")
 
 
+def trial_sampler(seed: int):
+    """Optuna's TPE sampler reseeded at each trial from ``seed`` and the trial's number: the
+    storage hands every trial a distinct number, so a resumed study or workers sharing one
+    never draw the same configuration, and a study run alone is still reproducible."""
+    import optuna
+
+    class TrialSeededTPESampler(optuna.samplers.TPESampler):
+        def before_trial(self, study, trial):
+            state = np.random.SeedSequence([seed, trial.number]).generate_state(1)[0]
+            self._rng.rng.seed(int(state))
+            self._random_sampler._rng.rng.seed(int(state))
+            super().before_trial(study, trial)
+
+    return TrialSeededTPESampler(seed=seed)
+
+
+# Errors two processes creating one study (or one SQLite file) at the same moment can meet.
+_CREATION_RACES = ("IntegrityError", "DuplicatedStudyError", "OperationalError")
+CREATION_ATTEMPTS = 8
+
+
 def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None = None,
                pruning=DEFAULT_PRUNER, max_epochs: int = 60):
-    """Create or resume a minimising study (seeded TPE; ``pruning``: a name of :data:`PRUNERS`
-    over up to ``max_epochs`` epochs, or an Optuna pruner) in a database storage URL (``None``:
-    in memory, for a study that lives only as long as one nested-CV fold); a new study gets
-    ``enqueue`` (e.g. the paper's configuration) as its first trial."""
+    """Create or resume a minimising study (TPE reseeded per trial, :func:`trial_sampler`;
+    ``pruning``: a name of :data:`PRUNERS` over up to ``max_epochs`` epochs, or an Optuna
+    pruner) in a database storage URL (``None``: in memory, for a study that lives only as
+    long as one nested-CV fold). The process that creates the study adds ``enqueue`` (e.g. the
+    paper's configuration) as its first trial; one that finds it created loads it, so workers
+    starting together neither fail nor enqueue it twice."""
+    import time
+
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=name, storage=None if storage is None else rdb_storage(storage),
-        direction="minimize",
-        load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=pruner(pruning, max_epochs) if isinstance(pruning, str) else pruning)
-    if enqueue is not None and not study.trials:
-        study.enqueue_trial(enqueue)
-    return study
+    settings = {"study_name": name, "direction": "minimize", "sampler": trial_sampler(seed),
+                "pruner": pruner(pruning, max_epochs) if isinstance(pruning, str) else pruning}
+    for attempt in range(CREATION_ATTEMPTS):
+        try:
+            backend = None if storage is None else rdb_storage(storage)
+            try:
+                study = optuna.create_study(storage=backend, **settings)
+            except optuna.exceptions.DuplicatedStudyError:
+                return optuna.load_study(storage=backend, study_name=name,
+                                         sampler=settings["sampler"], pruner=settings["pruner"])
+            if enqueue is not None:
+                study.enqueue_trial(enqueue)
+            return study
+        except Exception as err:
+            if type(err).__name__ not in _CREATION_RACES or attempt == CREATION_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def finished(study) -> int:
@@ -206,18 +241,62 @@ def importance_refusal(study) -> str | None:
     return wording.too_few(complete, MIN_TRIALS_FOR_IMPORTANCE, "completed trials")
 
 
-def run_trials(study, objective, n_trials: int | None = None, total: int | None = None):
-    """Add ``n_trials`` trials, or (``total``) run until the study holds ``total`` finished
-    trials, which is what resumes an interrupted study and lets several workers share one."""
-    import optuna
+class SurplusTrial(Exception):
+    """A trial asked for after the study already held or ran its target number: not run."""
+
+
+def _within(objective, total: int, surplus: set):
+    """``objective`` for the first ``total`` trials of the study (counting finished and
+    running ones, in the storage's trial order); a later trial is refused as surplus (its
+    number added to ``surplus``), so workers sharing a study stop at the target exactly."""
     from optuna.trial import TrialState
 
+    counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+    def wrapped(trial):
+        earlier = sum(t.number < trial.number and t.state in counted
+                      for t in trial.study.get_trials(deepcopy=False))
+        if earlier >= total:
+            surplus.add(trial.number)
+            trial.set_user_attr("surplus", True)
+            trial.study.stop()
+            raise SurplusTrial(f"trial {trial.number}: the study already holds or runs "
+                               f"{total} trials")
+        return objective(trial)
+
+    return wrapped
+
+
+class _QuietSurplus(logging.Filter):
+    """Drops Optuna's 'Trial n failed' lines for surplus trials (they were never run)."""
+
+    def __init__(self, surplus: set):
+        super().__init__()
+        self.surplus = surplus
+
+    def filter(self, record):
+        return not any(record.getMessage().startswith(f"Trial {n} failed")
+                       for n in self.surplus)
+
+
+def run_trials(study, objective, n_trials: int | None = None, total: int | None = None):
+    """Add ``n_trials`` trials, or (``total``) run until the study holds ``total`` finished
+    trials, which is what resumes an interrupted study and lets several workers share one
+    (stopping at ``total`` exactly; a trial claimed beyond it is recorded as failed, unrun,
+    with the user attribute ``surplus``)."""
     if total is not None:
-        missing = max(0, total - finished(study))
-        callback = optuna.study.MaxTrialsCallback(total, states=(TrialState.COMPLETE,
-                                                                 TrialState.PRUNED))
-        if missing:
-            study.optimize(objective, n_trials=missing, callbacks=[callback])
+        surplus: set = set()
+        handlers = logging.getLogger("optuna").handlers
+        quiet = _QuietSurplus(surplus)
+        for handler in handlers:
+            handler.addFilter(quiet)
+        try:
+            while not surplus and (missing := total - finished(study)) > 0:
+                study.optimize(_within(objective, total, surplus), n_trials=missing,
+                               catch=(SurplusTrial,))
+        finally:
+            for handler in handlers:
+                handler.removeFilter(quiet)
     elif n_trials:
         study.optimize(objective, n_trials=n_trials)
     return study
