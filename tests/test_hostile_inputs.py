@@ -342,3 +342,144 @@ def test_two_workers_share_a_postgresql_study_to_its_target(postgres_url):
     unexplained = [t.number for t in study.trials
                    if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
     assert unexplained == []
+
+
+# --- The chapter runner ---------------------------------------------------------------------
+
+
+def _runner_book(tmp_path, chapters: dict[str, str]):
+    from tests.test_run import _book
+
+    return _book(tmp_path, chapters)
+
+
+def test_a_bad_profile_name_or_malformed_profile_is_refused_before_any_chapter(tmp_path,
+                                                                              capsys):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"good": "x = 1"})
+    assert run.main(["--profile", "fast"], root=book) == 2
+    assert "no parameter profile 'fast'" in capsys.readouterr().err
+    profile = book / "notebooks" / "profiles" / "quick.yml"
+    profile.write_text("all: {seed: 7\nchapters: {}\n")
+    assert run.main(["--profile", "quick"], root=book) == 2
+    err = capsys.readouterr().err
+    assert "quick.yml: not readable YAML" in err and "no chapter was run" in err
+    assert not (book / "chapters" / "good.ipynb").exists()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("all: {seed: 7}\nchapters: {god: {n: 3}}\n", "chapters.god is not a chapter of _toc.yml; "
+                                                  "did you mean 'good'"),
+    ("all: {seed: 7}\nchapters: {good: {nn: 3}}\n", "chapters.good sets ['nn']"),
+    ("all: {seed: 7, sead: 1}\nchapters: {}\n", "all sets ['sead'], which no chapter"),
+    ("all: {seed: 7}\nchapter: {}\n", "unknown key(s) ['chapter']"),
+    ("all: {seed: 7}\nchapters: {good: {n: ten}}\n", "n = 'ten' is not a whole number"),
+    ("all: {seed: -1}\nchapters: {}\n", "seed = -1 must not be negative"),
+])
+def test_typos_and_wrong_types_in_a_profile_are_refused_by_name(tmp_path, capsys, text,
+                                                                 problem):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"good": "x = 1"})
+    (book / "notebooks" / "profiles" / "quick.yml").write_text(text)
+    assert run.main(["--profile", "quick"], root=book) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "quick.yml" in err
+
+
+def test_parameter_values_are_not_read_as_yaml_1_1():
+    from helpers.book import run
+
+    assert run.parse_overrides([["a", "010"], ["b", "12:30"], ["c", "yes"], ["d", "0x1F"],
+                                ["e", "1e-3"], ["f", "-4"], ["g", "[1, 2]"], ["h", "null"]]) \
+        == {"a": "010", "b": "12:30", "c": "yes", "d": "0x1F", "e": 0.001, "f": -4,
+            "g": [1, 2], "h": None}
+    with pytest.raises(run.ProfileError, match=r"-p g '\[1, 2': not a readable JSON"):
+        run.parse_overrides([["g", "[1, 2"]])
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("-1", "n = -1 must be at least 1"), ("010", "leading zeros are ambiguous"),
+    ("2.5", "n = 2.5 is not a whole number"), ("true", "n = True is not a whole number"),
+    ("[1, 2", "not a readable JSON list"),
+])
+def test_a_bad_override_is_refused_before_the_chapter_starts(tmp_path, capsys, value,
+                                                              problem):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"good": "x = 1"})
+    assert run.main(["--profile", "quick", "--chapter", "good", "-p", "n", value],
+                    root=book) == 2
+    assert problem in capsys.readouterr().err
+    assert not (book / "chapters" / "good.ipynb").exists()
+
+
+def test_a_dead_kernel_is_named_with_its_cell_and_the_summary_printed(tmp_path, capsys):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"oom": "import os, signal\nos.kill(os.getpid(), "
+                                          "signal.SIGKILL)"})
+    assert run.main(["--profile", "quick"], root=book) == 1
+    captured = capsys.readouterr()
+    assert "the kernel died while running code cell 2" in captured.err
+    assert "oom.md" in captured.err and "total" in captured.out and "FAILED" in captured.out
+
+
+RECORDING = """from helpers.book.results import recorder
+import pandas as pd
+rec = recorder("rec", "quick", seed)
+rec.table("t", pd.DataFrame({"n": [n]}), data="simulated")
+assert n != 4, "planted failure after recording"
+"""
+
+
+def test_a_failed_run_keeps_the_previous_results_and_notebook(tmp_path, capsys):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"rec": RECORDING})
+    assert run.main(["--profile", "quick"], root=book) == 0
+    table = book / "chapters" / "results" / "rec" / "t.csv"
+    executed = book / "chapters" / "rec.ipynb"
+    assert pd.read_csv(table)["n"].tolist() == [10]
+    before = executed.read_text()
+    assert run.main(["--profile", "quick", "-p", "n", "4", "--chapter", "rec"],
+                    root=book) == 1
+    assert "planted failure after recording" in capsys.readouterr().err
+    assert pd.read_csv(table)["n"].tolist() == [10] and executed.read_text() == before
+    assert sorted(p.name for p in (book / "chapters" / "results").iterdir()) == ["rec"]
+
+
+def test_a_second_run_of_a_running_chapter_is_refused(tmp_path, capsys):
+    from helpers.book import run
+
+    book = _runner_book(tmp_path, {"rec": RECORDING})
+    with run.chapter_lock("rec", book):  # another process is running the chapter
+        assert run.main(["--profile", "quick"], root=book) == 1
+    assert "another run of this chapter is in progress" in capsys.readouterr().err
+    assert not (book / "chapters" / "results" / "rec").exists()
+
+
+def test_ctrl_c_stops_the_run_prints_the_summary_and_keeps_results(tmp_path):
+    """The first chapter presses Ctrl-C (SIGINT to the runner) from inside its kernel."""
+    import subprocess
+    import sys
+
+    from helpers.paths import ROOT
+
+    book = _runner_book(tmp_path, {
+        "rec": RECORDING,
+        "stop": "import os, signal, time\nos.kill(os.getppid(), signal.SIGINT)\ntime.sleep(60)",
+        "later": "x = 1"})
+    script = ("import sys; from pathlib import Path; from helpers.book import run; "
+              f"sys.exit(run.main(sys.argv[1:], root=Path({str(book)!r})))")
+    first = subprocess.run([sys.executable, "-c", script, "--profile", "quick", "--chapter",
+                            "rec"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-c", script, "--profile", "quick", "--force"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "helpers/book/run.py" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert "STOPPED" in lines["stop"] and "not run" in lines["later"] and "total" in lines
+    assert pd.read_csv(book / "chapters" / "results" / "rec" / "t.csv")["n"].tolist() == [10]

@@ -1,11 +1,13 @@
 """The chapter runner: toc order, profiles, overrides, and a non-zero exit naming the failure."""
 
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from helpers.book import run
+from helpers.book.results import STAGING_ENV
 
 CHAPTER = """\
 ---
@@ -40,7 +42,7 @@ def _book(tmp_path, chapters: dict[str, str]):
         f"  - file: chapters/{name}\n" for name in chapters)
     (tmp_path / "_toc.yml").write_text(toc)
     (tmp_path / "notebooks" / "profiles" / "quick.yml").write_text(textwrap.dedent("""\
-        all: {seed: 7, profile: quick}
+        all: {seed: 7}
         chapters: {}
         """))
     return tmp_path
@@ -109,7 +111,7 @@ def test_runner_exits_non_zero_naming_chapter_and_cell(tmp_path, capsys):
 
 def test_unknown_profile_lists_known_ones(tmp_path):
     book = _book(tmp_path, {"good": "1"})
-    with pytest.raises(FileNotFoundError, match=r"known: \['quick'\]"):
+    with pytest.raises(run.ProfileError, match=r"known: \[.quick.\]"):
         run.load_profile("fast", book)
 
 
@@ -177,11 +179,11 @@ def _fake_execution(monkeypatch):
     """Replace papermill: write the notebook and a result that depends on the parameters."""
     executed = []
 
-    def fake(notebook, source, output, parameters, cwd, threads=None):
+    def fake(notebook, source, output, parameters, cwd, threads=None, env=None):
         executed.append(source.stem)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("{}")
-        results = cwd / "chapters" / "results" / source.stem
+        results = Path(env[STAGING_ENV]) / source.stem
         results.mkdir(parents=True, exist_ok=True)
         (results / "claims.json").write_text(str(parameters.get("n", "")))
 
@@ -247,21 +249,25 @@ def test_the_cache_key_changes_with_parameters_code_lock_data_and_upstream_resul
     assert run.upstream_chapters("a2", parts) == ["a1"] and run.upstream_chapters("a1", parts) == []
 
 
-def test_a_failed_chapter_leaves_no_manifest_and_runs_again(tmp_path, monkeypatch):
+def test_a_failed_chapter_keeps_the_last_good_run_and_runs_again(tmp_path, monkeypatch):
     book = _incremental_book(tmp_path)
     executed = _fake_execution(monkeypatch)
     run.main(["--profile", "quick"], root=book)
 
-    def broken(notebook, source, output, parameters, cwd, threads=None):
+    def broken(notebook, source, output, parameters, cwd, threads=None, env=None):
         executed.append(source.stem)
         raise run.ChapterError(source.stem, "planted failure")
 
     monkeypatch.setattr(run, "execute_chapter", broken)
+    results = book / "chapters" / "results" / "a1" / "claims.json"
     assert run.main(["--profile", "quick", "--chapter", "a1", "-p", "n", "4"], root=book) == 1
-    assert run.read_manifest("a1", book) is None
-    _fake_execution(monkeypatch)
-    run.main(["--profile", "quick", "--chapter", "a1"], root=book)
-    assert run.read_manifest("a1", book) is not None
+    assert executed[-1] == "a1" and results.read_text() == ""  # the last good results kept
+    assert '"n": 4' not in run.read_manifest("a1", book)["inputs"]["parameters"]
+    assert run.main(["--profile", "quick", "--chapter", "a1", "-p", "n", "4"], root=book) == 1
+    assert executed[-2:] == ["a1", "a1"]  # the failed inputs run again
+    again = _fake_execution(monkeypatch)
+    assert run.main(["--profile", "quick", "--chapter", "a1"], root=book) == 0
+    assert again == []  # the kept run matches the profile: cached
 
 
 def test_longer_parts_start_first_and_the_appendix_runs_last():

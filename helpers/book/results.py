@@ -4,12 +4,16 @@ scorecard from what the chapters actually computed (never from typed numbers).
 
 A chapter opens a :class:`Recorder` (which clears its previous results) and records into
 ``chapters/results/<chapter>/``; the appendix reads them back with :func:`load_table`,
-:func:`claims` and :func:`recoveries`.
+:func:`claims` and :func:`recoveries`. Under the chapter runner the recorder writes into a
+staging folder instead (``AGING_BOOK_RESULTS_STAGING``, set by :mod:`helpers.book.run`), and the
+runner swaps it in only when the chapter succeeded: a failed, interrupted or concurrent run
+never deletes or mixes the previous results. Every file is written whole, then renamed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import pandas as pd
 from helpers.paths import ROOT
 
 RESULTS_DIR = ROOT / "chapters" / "results"
+STAGING_ENV = "AGING_BOOK_RESULTS_STAGING"  # where the runner wants a chapter's results written
 CLAIMS_FILE = ROOT / "data" / "published" / "claims.csv"
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
 # a simulated verdict on an effect the simulator plants by design (claims.csv simulator_plants)
@@ -107,7 +112,7 @@ class Recorder:
             raise ValueError(f"{self.chapter}/{name}: the table has no 'data' column; pass "
                              "data='real' or data='simulated'")
         path = self.folder / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        _write_whole(path, frame.to_csv(index=False))
         return path
 
     def _claim_row(self, claim_id: str, data: str) -> pd.Series:
@@ -153,7 +158,14 @@ class Recorder:
         path = self.folder / name
         records = json.loads(path.read_text()) if path.is_file() else []
         records = [r for r in records if _identity(r) != _identity(record)] + [record]
-        path.write_text(json.dumps(records, indent=1))
+        _write_whole(path, json.dumps(records, indent=1))
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def data_kind(data: str) -> str:
@@ -171,13 +183,14 @@ def _named_index(table: pd.DataFrame) -> bool:
 
 
 def recorder(chapter: str, profile: str, seed: int, root: Path = RESULTS_DIR) -> Recorder:
-    """Start a chapter's results afresh (old files removed) and note its profile and seed."""
-    rec = Recorder(chapter, profile, int(seed), Path(root))
+    """Start a chapter's results afresh (old files removed) and note its profile and seed;
+    under the runner, in its staging folder (:data:`STAGING_ENV`), swapped in on success."""
+    rec = Recorder(chapter, profile, int(seed), Path(os.environ.get(STAGING_ENV) or root))
     rec.folder.mkdir(parents=True, exist_ok=True)
     for old in rec.folder.iterdir():
         old.unlink()
-    (rec.folder / "meta.json").write_text(json.dumps({"chapter": chapter, "profile": profile,
-                                                      "seed": int(seed)}))
+    _write_whole(rec.folder / "meta.json", json.dumps({"chapter": chapter, "profile": profile,
+                                                       "seed": int(seed)}))
     return rec
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from helpers.book.results import STAGING_ENV
 from helpers.paths import ROOT
 
 EXECUTED_DIR = "chapters"
@@ -46,6 +49,9 @@ RESULTS_SUBDIR = "results"  # chapters/results/<chapter>/: what helpers.book.res
 CODE_DIRS = ("helpers",)
 LOCK_FILES = ("requirements/lock.txt", "requirements/constraints.txt", "pyproject.toml")
 DATA_DIRS = ("data",)
+
+
+INTERRUPTED = threading.Event()  # set on Ctrl-C: running chapters stop, waiting ones do not start
 
 
 class ChapterError(RuntimeError):
@@ -66,10 +72,16 @@ class ChapterResult:
     message: str = ""
     cached: bool = False
     peak_mib: float | None = None
+    interrupted: bool = False
+    started: bool = True
 
     @property
     def status(self) -> str:
-        """``cached``, ``ok`` or ``FAILED``."""
+        """``cached``, ``ok``, ``FAILED``, ``STOPPED`` (interrupted) or ``not run``."""
+        if not self.started:
+            return "not run"
+        if self.interrupted:
+            return "STOPPED"
         return "cached" if self.cached else "ok" if self.ok else "FAILED"
 
 
@@ -126,14 +138,42 @@ def run_groups(chapters: list[str], parts: list[tuple[str, list[str]]]
     return sorted(groups, key=len, reverse=True), last
 
 
+class ProfileError(ValueError):
+    """A parameter profile or override that cannot be used; names the file (or option) and
+    the key. Raised before any chapter starts."""
+
+
+PROFILE_KEYS = ("all", "chapters")
+
+
 def load_profile(name: str, root: Path = ROOT) -> dict:
-    """A named parameter profile: ``{"all": {...}, "chapters": {chapter: {...}}}``."""
+    """A named parameter profile: ``{"all": {...}, "chapters": {chapter: {...}}}``; a missing
+    file, unreadable YAML or an unknown top-level key is a :class:`ProfileError`."""
     path = root / PROFILES_DIR / f"{name}.yml"
     if not path.is_file():
         known = sorted(p.stem for p in (root / PROFILES_DIR).glob("*.yml"))
-        raise FileNotFoundError(f"no parameter profile {name!r} ({path}); known: {known}")
-    doc = yaml.safe_load(path.read_text()) or {}
-    return {"all": doc.get("all") or {}, "chapters": doc.get("chapters") or {}}
+        raise ProfileError(f"no parameter profile {name!r} ({path}); known: {known}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ProfileError(f"{path}: not readable YAML ({err})") from None
+    if not isinstance(doc, dict):
+        raise ProfileError(f"{path}: expected a mapping with the keys {list(PROFILE_KEYS)}")
+    unknown = sorted(set(doc) - set(PROFILE_KEYS))
+    if unknown:
+        raise ProfileError(f"{path}: unknown key(s) {unknown}; a profile has {list(PROFILE_KEYS)}")
+    profile = {key: doc.get(key) or {} for key in PROFILE_KEYS}
+    for key, block in profile.items():
+        if not isinstance(block, dict):
+            raise ProfileError(f"{path}: field {key!r} must be a mapping, not "
+                               f"{type(block).__name__}")
+    for chapter, block in profile["chapters"].items():
+        if block is not None and not isinstance(block, dict):
+            raise ProfileError(f"{path}: field chapters.{chapter} must be a mapping of "
+                               "parameters")
+    profile["chapters"] = {c: b or {} for c, b in profile["chapters"].items()}
+    profile["path"] = str(path)
+    return profile
 
 
 def declared_parameters(notebook) -> dict:
@@ -170,9 +210,141 @@ def chapter_parameters(chapter: str, declared: dict, profile: dict, overrides: d
     return {**params, **specific}
 
 
+_INTEGER = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
+                      r"|[-+]?(0|[1-9][0-9]*)[eE][-+]?[0-9]+")
+_WORDS = {"true": True, "True": True, "false": False, "False": False, "null": None,
+          "None": None}
+
+
+def parse_value(key: str, text: str):
+    """One ``-p KEY VALUE`` value: a decimal integer, a decimal number, true/false, null, a
+    JSON list or mapping, else the text itself. Nothing is read the YAML 1.1 way: '010' stays
+    the text '010' (not 8), '12:30' stays text (not 750), 'yes' stays text (not True)."""
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _DECIMAL.fullmatch(text):
+        return float(text)
+    if text in _WORDS:
+        return _WORDS[text]
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ProfileError(f"-p {key} {text!r}: not a readable JSON list or mapping "
+                               f"({err.msg} at character {err.pos})") from None
+    return text
+
+
 def parse_overrides(pairs: list[list[str]] | None) -> dict:
-    """Papermill-style ``-p KEY VALUE`` pairs, values read as YAML (5 -> int, true -> bool)."""
-    return {key: yaml.safe_load(value) for key, value in (pairs or [])}
+    """Papermill-style ``-p KEY VALUE`` pairs, values read by :func:`parse_value`."""
+    return {key: parse_value(key, value) for key, value in (pairs or [])}
+
+
+def check_value(where: str, name: str, value, default):
+    """Refuse a parameter value whose type differs from the chapter's declared default, or
+    that is out of range (negative where the default is not; below 1 for a count ``n_*``
+    whose default is at least 1). Returns nothing; raises :class:`ProfileError`."""
+    def refuse(why: str):
+        raise ProfileError(f"{where}: parameter {name} = {value!r} {why} (the chapter's "
+                           f"default is {default!r})")
+
+    if default is None or isinstance(default, str) and _looks_like_code(default):
+        return  # no default, or one written as an expression: its type is not known here
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            refuse("is not text")
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            refuse("is not true or false")
+        return
+    if isinstance(default, int | float):
+        kind = int if isinstance(default, int) else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            text = "is not a whole number" if kind is int else "is not a number"
+            hint = " (leading zeros are ambiguous: write the number without them)" \
+                if isinstance(value, str) and value.lstrip("+-").startswith("0") else ""
+            refuse(text + hint)
+        if isinstance(value, float) and not np_isfinite(value):
+            refuse("is not finite")
+        if (name.startswith("n_") or len(name) == 1) and default >= 1 and value < 1:
+            refuse("must be at least 1")
+        if default >= 0 and value < 0:
+            refuse("must not be negative")
+        return
+    if isinstance(default, list | tuple) and not isinstance(value, list | tuple):
+        refuse("is not a list")
+    if isinstance(default, dict) and not isinstance(value, dict):
+        refuse("is not a mapping")
+
+
+def np_isfinite(value: float) -> bool:
+    import math
+
+    return math.isfinite(value)
+
+
+def _looks_like_code(text: str) -> bool:
+    return text.startswith(("(", "[", "{")) or "(" in text
+
+
+def validate_run(chapters: list[str], profile: dict, overrides: dict, root: Path,
+                 toc_chapters: list[str]) -> None:
+    """Check the whole run before any chapter starts: chapter names in the profile exist in
+    the toc, every key of the profile (``all`` and per chapter) and every override is a
+    parameter some chapter (or that chapter) declares, and each value has the type and range
+    of the declared default. Raises :class:`ProfileError` naming the file and the key."""
+    import difflib
+
+    import jupytext
+
+    where = profile.get("path", "profile")
+    for chapter in profile["chapters"]:
+        if chapter not in toc_chapters:
+            close = difflib.get_close_matches(chapter, toc_chapters, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ProfileError(f"{where}: chapters.{chapter} is not a chapter of _toc.yml{hint}")
+    declared = {}
+    for chapter in sorted(set(toc_chapters) & (set(profile["chapters"]) | set(chapters))):
+        source = root / SOURCE_DIR / f"{chapter}.md"
+        declared[chapter] = declared_parameters(jupytext.read(source)) if source.is_file() \
+            else {}
+    for chapter, block in profile["chapters"].items():
+        unknown = sorted(set(block) - set(declared[chapter]))
+        if unknown:
+            raise ProfileError(f"{where}: chapters.{chapter} sets {unknown}, which the chapter "
+                               f"does not declare; it declares {sorted(declared[chapter])}")
+    for chapter in chapters:
+        if overrides:
+            unknown = sorted(set(overrides) - set(declared[chapter]))
+            if unknown:
+                raise ProfileError(f"-p: chapter {chapter} has no parameter(s) {unknown}; it "
+                                   f"declares {sorted(declared[chapter])}")
+        params = {k: v for k, v in profile["all"].items() if k in declared[chapter]}
+        for source_name, block in ((where, params),
+                                   (f"{where}: chapters.{chapter}",
+                                    profile["chapters"].get(chapter) or {}),
+                                   ("-p", overrides)):
+            for name, value in block.items():
+                check_value(f"{source_name} ({chapter})", name, value,
+                            declared[chapter][name])
+
+
+def check_all_keys(profile: dict, root: Path, toc_chapters: list[str]) -> None:
+    """Every key of the profile's ``all`` block is declared by at least one chapter (a typo
+    there would otherwise reach no chapter, silently)."""
+    import jupytext
+
+    declared = set()
+    for chapter in toc_chapters:
+        source = root / SOURCE_DIR / f"{chapter}.md"
+        if source.is_file():
+            declared |= set(declared_parameters(jupytext.read(source)))
+    unknown = sorted(set(profile["all"]) - declared)
+    if unknown:
+        raise ProfileError(f"{profile.get('path', 'profile')}: all sets {unknown}, which no "
+                           "chapter declares")
 
 
 PEAK_MEMORY_TAG = "runner-peak-memory"
@@ -181,9 +353,10 @@ PEAK_MEMORY_CELL = ("import resource\n"
 
 
 def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd: Path,
-                    threads: int | None = None) -> float | None:
-    """Execute one chapter (read from ``source``) with papermill; errors name the failing cell.
-    ``threads`` (if given) caps the kernel's compute threads (:func:`kernel_threads`).
+                    threads: int | None = None, env: dict | None = None) -> float | None:
+    """Execute one chapter (read from ``source``) with papermill into ``output``; errors name
+    the failing cell, a kernel that died included. ``threads`` (if given) caps the kernel's
+    compute threads (:func:`kernel_threads`); ``env`` is added to the kernel's environment.
     Returns the kernel's peak resident memory in MiB (read by a last cell the runner appends
     and removes from the executed notebook), or None where it cannot be read."""
     import copy
@@ -201,14 +374,45 @@ def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd:
         papermill.execute_notebook(
             measured, str(output), parameters=parameters, kernel_name="python3",
             cwd=str(cwd), progress_bar=False, log_output=False,
-            **({} if threads is None else {"kernel_manager_class": kernel_manager(threads)}),
+            kernel_manager_class=kernel_manager(threads, env or {}),
         )
     except PapermillExecutionError as err:
         number, first_line = source_code_cell(notebook, err.source)
         raise ChapterError(chapter, f"code cell {number} of {source} (starting {first_line!r}) "
                                     f"raised {err.ename}: {err.evalue}; the executed notebook "
                                     f"with the traceback is {output}") from err
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # the kernel died (out of memory, killed), timed out, ...
+        where = running_cell(notebook, output)
+        died = "the kernel died" if type(err).__name__ == "DeadKernelError" else \
+            f"{type(err).__name__}: {err}"
+        raise ChapterError(chapter, f"{died} while running {where} of {source} (out of "
+                                    f"memory or killed?); the partly executed notebook is "
+                                    f"{output}") from err
     return pop_peak_memory(output)
+
+
+def running_cell(notebook, output: Path) -> str:
+    """'code cell N (starting ...)': the cell papermill marked as running in the partly
+    executed notebook, or 'an unknown cell' when it cannot be told."""
+    import nbformat
+
+    try:
+        executed = nbformat.read(output, as_version=4)
+    except Exception:
+        return "an unknown cell"
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        state = cell.get("metadata", {}).get("papermill", {})
+        # papermill marks the cell running; once it gives up it marks every cell completed,
+        # and the dead one is then the cell that started but has no execution count
+        if state.get("status") == "running" or (state.get("start_time")
+                                                and cell.get("execution_count") is None):
+            number, first_line = source_code_cell(notebook, cell.source)
+            return f"code cell {number} (starting {first_line!r})"
+    return "an unknown cell"
 
 
 def pop_peak_memory(output: Path) -> float | None:
@@ -331,14 +535,19 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
                  force: bool = False) -> list[ChapterResult]:
     """Execute the chapters, printing a line and wall time for each: in order, or with
     ``jobs`` > 1 one toc part per worker (see the module docstring); a chapter whose inputs
-    match its manifest is skipped unless ``force``. Results in input order."""
+    match its manifest is skipped unless ``force``. On Ctrl-C the running chapters are stopped
+    ("STOPPED") and the others not started ("not run"). Results in input order."""
     out = out or sys.stdout
+    INTERRUPTED.clear()
     profile = load_profile(profile_name, root)
     lock = threading.Lock()
     position = {chapter: i for i, chapter in enumerate(chapters, start=1)}
     parts = toc_parts(root / "_toc.yml")
 
     def run(chapter: str, threads: int | None = None) -> ChapterResult:
+        if INTERRUPTED.is_set():
+            return ChapterResult(chapter, False, 0.0, "not started (interrupted)",
+                                 started=False)
         with lock:
             cap = "" if threads is None else f", {threads} thread{'s' * (threads != 1)}"
             print(f"[{position[chapter]}/{len(chapters)}] {chapter} (profile {profile_name}"
@@ -349,7 +558,7 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
             memory = "" if result.peak_mib is None else f", peak {result.peak_mib:,.0f} MiB"
             status = {"ok": f"ok in {result.seconds:.1f} s{memory}", "cached": "cached (inputs "
                       "unchanged since its last run)"}.get(result.status,
-                                                          f"FAILED: {result.message}")
+                                                          f"{result.status}: {result.message}")
             print(f"    {chapter}: {status}", file=out, flush=True)
         return result
 
@@ -369,7 +578,14 @@ def run_chapters(chapters: list[str], profile_name: str, overrides: dict,
         return results
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = [r for rs in pool.map(run_group, groups) for r in rs]
+        futures = [pool.submit(run_group, group) for group in groups]
+        while True:
+            try:
+                done = [r for f in futures for r in f.result()]
+                break
+            except KeyboardInterrupt:  # the main thread gets Ctrl-C: stop the kernels
+                INTERRUPTED.set()
+                stop_running_kernels()
     done += [run(chapter, kernel_threads(1)) for chapter in last]
     by_name = {r.chapter: r for r in done}
     return [by_name[chapter] for chapter in chapters]
@@ -392,27 +608,96 @@ def thread_environment(threads: int) -> dict[str, str]:
     return {**{name: str(threads) for name in THREAD_VARIABLES}, **os.environ}
 
 
-def kernel_manager(threads: int):
-    """A Jupyter kernel manager class whose kernels start with ``threads`` compute threads."""
+RUNNING_KERNELS: set = set()  # kernel managers of the chapters running now (stopped on Ctrl-C)
+
+
+def kernel_manager(threads: int | None, env: dict | None = None):
+    """A Jupyter kernel manager class whose kernels start with ``threads`` compute threads
+    (None: as the caller's environment says) and ``env`` added to their environment; each
+    running kernel is listed in :data:`RUNNING_KERNELS` so that an interrupt can stop it."""
     from jupyter_client.manager import AsyncKernelManager
 
-    class ThreadLimitedKernelManager(AsyncKernelManager):
-        async def start_kernel(self, **kw):
-            kw["env"] = {**thread_environment(threads), **(kw.get("env") or {})}
-            return await super().start_kernel(**kw)
+    base = dict(os.environ) if threads is None else thread_environment(threads)
 
-    return ThreadLimitedKernelManager
+    class RunnerKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw["env"] = {**base, **(env or {}), **(kw.get("env") or {})}
+            result = await super().start_kernel(**kw)
+            RUNNING_KERNELS.add(self)
+            return result
+
+        async def shutdown_kernel(self, *args, **kw):
+            RUNNING_KERNELS.discard(self)
+            return await super().shutdown_kernel(*args, **kw)
+
+    return RunnerKernelManager
+
+
+def stop_running_kernels() -> None:
+    """Kill the kernels of the chapters running now (after Ctrl-C: their cells stop)."""
+    for manager in list(RUNNING_KERNELS):
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+
+
+RUNS_DIR = Path(".cache") / "runs"  # running and failed notebooks, staged results, locks
+
+
+def results_dir(root: Path) -> Path:
+    """Where the chapters' recorded results live (``chapters/results``)."""
+    return root / EXECUTED_DIR / RESULTS_SUBDIR
+
+
+@contextlib.contextmanager
+def chapter_lock(chapter: str, root: Path):
+    """Hold the chapter's lock for one run; a second run of the same chapter (another
+    process) is refused, naming the lock file, instead of mixing its outputs with this one's."""
+    import fcntl
+
+    path = root / RUNS_DIR / f"{chapter}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ChapterError(chapter, f"another run of this chapter is in progress (it holds "
+                                        f"{path}); nothing was changed") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Replace the folder ``target`` by ``new`` (old one removed only once ``new`` is in)."""
+    import shutil
+
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
                 profile_name: str = "", parts: list | None = None, force: bool = True,
                 threads: int | None = None) -> ChapterResult:
     """Execute one chapter under a loaded profile, unless (``force`` False) its inputs match
-    its manifest; a failure is returned, not raised."""
+    its manifest; a failure is returned, not raised. The notebook and the recorded results are
+    written to a staging place and replace the previous ones only when the chapter succeeds;
+    a failed or interrupted run leaves them as they were (its own notebook, with the
+    traceback, stays in ``.cache/runs/<chapter>.ipynb``)."""
+    import shutil
+
     import jupytext
 
     source = root / SOURCE_DIR / f"{chapter}.md"
     start = time.perf_counter()
+    runs = root / RUNS_DIR
+    staging = runs / f"{chapter}.results"
+    running = runs / f"{chapter}.ipynb"
     try:
         if not source.is_file():
             raise ChapterError(chapter, f"source {source} does not exist")
@@ -421,24 +706,42 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
         inputs = chapter_inputs(chapter, params, root, parts or [])
         if not force and is_current(chapter, inputs, root):
             return ChapterResult(chapter, True, time.perf_counter() - start, cached=True)
-        manifest_path(chapter, root).unlink(missing_ok=True)  # a failed run leaves none
-        peak = execute_chapter(notebook, source, root / EXECUTED_DIR / f"{chapter}.ipynb",
-                               params, root, threads)
-        seconds = time.perf_counter() - start
-        write_manifest(chapter, inputs, profile_name, seconds, root, peak)
-        return ChapterResult(chapter, True, seconds, peak_mib=peak)
+        with chapter_lock(chapter, root):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            peak = execute_chapter(notebook, source, running, params, root, threads,
+                                   env={STAGING_ENV: str(staging.resolve())})
+            manifest_path(chapter, root).unlink(missing_ok=True)
+            recorded = staging / chapter
+            if recorded.is_dir():
+                swap_in(recorded, results_dir(root) / chapter)
+            (root / EXECUTED_DIR).mkdir(parents=True, exist_ok=True)
+            running.replace(root / EXECUTED_DIR / f"{chapter}.ipynb")
+            seconds = time.perf_counter() - start
+            write_manifest(chapter, inputs, profile_name, seconds, root, peak)
+            return ChapterResult(chapter, True, seconds, peak_mib=peak)
     except ChapterError as err:
-        return ChapterResult(chapter, False, time.perf_counter() - start, str(err))
+        stopped = INTERRUPTED.is_set()
+        return ChapterResult(chapter, False, time.perf_counter() - start,
+                             "interrupted (Ctrl-C)" if stopped else str(err),
+                             interrupted=stopped)
+    except KeyboardInterrupt:
+        INTERRUPTED.set()
+        stop_running_kernels()
+        return ChapterResult(chapter, False, time.perf_counter() - start,
+                             "interrupted (Ctrl-C)", interrupted=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def summary_table(results: list[ChapterResult]) -> str:
     """A plain-text table of chapter, status and wall time, with the total."""
     width = max([len(r.chapter) for r in results] + [7])
-    lines = [f"{'chapter':<{width}}  status  seconds  peak MiB"]
-    lines += [f"{r.chapter:<{width}}  {r.status:<6}  "
+    lines = [f"{'chapter':<{width}}  {'status':<7}  seconds  peak MiB"]
+    lines += [f"{r.chapter:<{width}}  {r.status:<7}  "
               + (f"{'cached':>7}" if r.cached else f"{r.seconds:7.1f}")
               + ("" if r.peak_mib is None else f"  {r.peak_mib:8,.0f}") for r in results]
-    lines.append(f"{'total':<{width}}  {'':<6}  {sum(r.seconds for r in results):7.1f}")
+    lines.append(f"{'total':<{width}}  {'':<7}  {sum(r.seconds for r in results):7.1f}")
     return "\n".join(lines)
 
 
@@ -472,15 +775,30 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
 
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: give 1 or more")
+    try:
+        profile = load_profile(args.profile, root)
+        overrides = parse_overrides(args.parameter)
+        check_all_keys(profile, root, toc_chapters)
+        validate_run(chapters, profile, overrides, root, toc_chapters)
+    except ProfileError as err:
+        print(f"error: {err}\nno chapter was run", file=sys.stderr)
+        return 2
     start = time.perf_counter()
-    results = run_chapters(chapters, args.profile, parse_overrides(args.parameter), root,
-                           jobs=args.jobs, force=args.force)
+    try:
+        results = run_chapters(chapters, args.profile, overrides, root, jobs=args.jobs,
+                               force=args.force)
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C) between chapters; no summary could be collected",
+              file=sys.stderr)
+        return 130
     print("\n" + summary_table(results))
     if args.jobs > 1:
         print(f"wall time with --jobs {args.jobs}: {time.perf_counter() - start:.1f} s")
     failed = [r for r in results if not r.ok]
     for r in failed:
-        print(f"FAILED {r.message}", file=sys.stderr)
+        print(f"{r.status} {r.chapter}: {r.message}", file=sys.stderr)
+    if any(r.interrupted or not r.started for r in results):
+        return 130
     return 1 if failed else 0
 
 
