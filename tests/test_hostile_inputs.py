@@ -483,3 +483,45 @@ def test_ctrl_c_stops_the_run_prints_the_summary_and_keeps_results(tmp_path):
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert "STOPPED" in lines["stop"] and "not run" in lines["later"] and "total" in lines
     assert pd.read_csv(book / "chapters" / "results" / "rec" / "t.csv")["n"].tolist() == [10]
+
+
+# --- Values a model must refuse ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values, problem", [
+    ([[2.1, -1.3]], "value outside [0, 1]"),     # M-values
+    ([[55.0, 80.0]], "value outside [0, 1]"),    # percentages
+    ([[np.inf, 0.5]], "infinite value in feature 'cg1'"),
+])
+def test_a_published_clock_refuses_m_values_percentages_and_infinity(values, problem):
+    from helpers.common import clocks
+
+    clock = clocks.linear_clock("toy", {"cg1": 1.0, "cg2": 2.0}, 0.5, unit="beta",
+                                feature="CpG")
+    for rule in ("refuse", "dataset_mean"):
+        with pytest.raises(ValueError, match=re_escape(problem)):
+            clocks.apply_clock(clock, pd.DataFrame(values, columns=["cg1", "cg2"]), rule=rule)
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+@pytest.mark.parametrize("scale, problem", [
+    (lambda b: np.log2(b / (1 - b)), "value outside [0, 1]"),   # M-values
+    (lambda b: 100 * b, "value outside [0, 1]"),                # percentages
+    (lambda b: b.where(b.index != b.index[0], np.inf), "infinite value"),
+])
+def test_the_multimodal_encoder_refuses_methylation_that_is_not_beta_values(scale, problem):
+    from helpers.precious1gpt import multimodal
+    from tests.test_transformer_clock import tiny_data
+
+    data = tiny_data()
+    space = multimodal.fit_feature_space(data.values, data.obs)
+    values = data.values["methylation"].clip(0.01, 0.99)
+    obs = data.obs.loc[values.index]
+    multimodal.encode(space, values, obs, "methylation")  # beta values: accepted
+    with pytest.raises(ValueError, match=re_escape(problem)):
+        multimodal.encode(space, values.apply(scale), obs, "methylation")

@@ -24,7 +24,9 @@ def tiny_data(seed: int = 0, n: int = 160) -> multimodal.ClockData:
         x = rng.normal(size=(n, len(genes)))
         x[:, :8] += (age[:, None] - 50) / 10
         tissue = np.where(np.arange(n) % 2 == 0, "Blood", f"{modality} tissue")
-        values[modality] = pd.DataFrame(x * 2 + 5, index=ids, columns=genes)
+        # methylation as beta values (the encoder refuses anything outside [0, 1])
+        scaled = 1 / (1 + np.exp(-x / 2)) if modality == "methylation" else x * 2 + 5
+        values[modality] = pd.DataFrame(scaled, index=ids, columns=genes)
         obs.append(pd.DataFrame({"modality": modality, "tissue": tissue, "age": age,
                                  "age_reported": np.round(age, 0)}, index=ids))
     return multimodal.ClockData(values, pd.concat(obs), "simulated")

@@ -394,24 +394,21 @@ def execute_chapter(notebook, source: Path, output: Path, parameters: dict, cwd:
 
 
 def running_cell(notebook, output: Path) -> str:
-    """'code cell N (starting ...)': the cell papermill marked as running in the partly
-    executed notebook, or 'an unknown cell' when it cannot be told."""
+    """'code cell N (starting ...)': the last cell of the partly executed notebook that
+    papermill marked as started, or 'an unknown cell' when it cannot be told."""
     import nbformat
 
     try:
         executed = nbformat.read(output, as_version=4)
     except Exception:
         return "an unknown cell"
-    for cell in executed.cells:
-        if cell.cell_type != "code":
-            continue
-        state = cell.get("metadata", {}).get("papermill", {})
-        # papermill marks the cell running; once it gives up it marks every cell completed,
-        # and the dead one is then the cell that started but has no execution count
-        if state.get("status") == "running" or (state.get("start_time")
-                                                and cell.get("execution_count") is None):
-            number, first_line = source_code_cell(notebook, cell.source)
-            return f"code cell {number} (starting {first_line!r})"
+    started = [cell for cell in executed.cells if cell.cell_type == "code"
+               and cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if started:
+        # cells run in order and papermill stamps each one when it starts: the last cell
+        # stamped is the one the kernel was running when it died
+        number, first_line = source_code_cell(notebook, started[-1].source)
+        return f"code cell {number} (starting {first_line!r})"
     return "an unknown cell"
 
 

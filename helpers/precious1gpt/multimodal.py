@@ -105,6 +105,26 @@ def _tissues(obs: pd.DataFrame, ids: pd.Index) -> pd.Series:
     return obs.loc[ids, "tissue"].astype(str)
 
 
+def check_values(block: pd.DataFrame, modality: str) -> None:
+    """Refuse infinite inputs, and methylation values outside [0, 1] (the model takes beta
+    values: M-values or percentages would be read as ages far outside any range), naming the
+    gene and the range found. Missing values (NaN) are counted apart by :func:`encode`."""
+    array = block.to_numpy(dtype=float)
+    infinite = np.isinf(array)
+    if infinite.any():
+        gene = block.columns[int(np.argmax(infinite.any(axis=0)))]
+        raise ValueError(f"{modality} input: infinite value in gene {gene!r}; expected finite "
+                         "numbers")
+    if modality == "methylation":
+        outside = ~np.isnan(array) & ((array < 0) | (array > 1))
+        if outside.any():
+            gene = block.columns[int(np.argmax(outside.any(axis=0)))]
+            raise ValueError(f"methylation input: value outside [0, 1] in gene {gene!r} (range "
+                             f"{np.nanmin(array):.3g} to {np.nanmax(array):.3g}); expected beta "
+                             "values (the methylated fraction): convert M-values or "
+                             "percentages first")
+
+
 def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modality: str,
            allow_missing: bool = False) -> tuple[pd.DataFrame, dict]:
     """Samples of one modality in the shared space: z-scored genes (0 where the modality does
@@ -114,6 +134,7 @@ def encode(space: FeatureSpace, values: pd.DataFrame, obs: pd.DataFrame, modalit
     measured = space.measured(modality)
     absent = measured.difference(values.columns)
     block = values.reindex(columns=measured).astype(np.float64)
+    check_values(block, modality)
     holes = int(block.drop(columns=absent).isna().to_numpy().sum())
     if (len(absent) or holes) and not allow_missing:
         if len(absent):
