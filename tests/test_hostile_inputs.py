@@ -525,3 +525,80 @@ def test_the_multimodal_encoder_refuses_methylation_that_is_not_beta_values(scal
     multimodal.encode(space, values, obs, "methylation")  # beta values: accepted
     with pytest.raises(ValueError, match=re_escape(problem)):
         multimodal.encode(space, values.apply(scale), obs, "methylation")
+
+
+# --- GEO designs: parse what is unambiguous, refuse the rest ----------------------------------
+
+
+def _fetal(tmp_path, weeks: list[str]):
+    from tests.test_validation import FETAL, _read
+
+    spec = {**FETAL, "characteristics": [FETAL["characteristics"][0],
+                                         [f"gestational age (weeks): {w}" for w in weeks]]}
+    return _read(tmp_path, spec, "GSE76641").obs
+
+
+@pytest.mark.parametrize("text", ["12-14 weeks", "12 to 14 weeks", "-12", "12 days", "3 months",
+                                  "12.5.1", "12 weeks (9 days)", "about 12+8"])
+def test_ambiguous_gestational_weeks_are_refused_naming_sample_and_field(tmp_path, text):
+    from helpers.data.formats import DataFormatError
+
+    with pytest.raises(DataFormatError,
+                       match=rf"sample 'GSM102', field 'gestational age \(weeks\)': "
+                             rf"{re_escape(repr(text))} is not an unambiguous number of weeks"):
+        _fetal(tmp_path, ["9", "12", text, "16"])
+
+
+def test_weeks_plus_days_and_plain_forms_are_read(tmp_path):
+    obs = _fetal(tmp_path, ["12+3 weeks", "12 weeks", "week 14", "16w"])
+    np.testing.assert_allclose(obs["weeks"], [12 + 3 / 7, 12, 14, 16])
+
+
+def _reprogramming(tmp_path, times: list[str], titles=None, cells=None):
+    from tests.test_validation import REPROGRAMMING, _read
+
+    spec = {**REPROGRAMMING,
+            "characteristics": [cells or REPROGRAMMING["characteristics"][0],
+                                [f"time point: {t}" if t else "" for t in times]]}
+    if titles is not None:
+        spec["titles"] = titles
+    return _read(tmp_path, spec, "GSE54848").obs
+
+
+@pytest.mark.parametrize("text", ["72 h", "week 2", "day -1", "3-5 days", "day 3 or 7"])
+def test_a_time_point_that_is_not_a_day_is_refused(tmp_path, text):
+    from helpers.data.formats import DataFormatError
+
+    with pytest.raises(DataFormatError,
+                       match=rf"sample 'GSM101', field 'time point': {re_escape(repr(text))} "
+                             "is not an unambiguous day"):
+        _reprogramming(tmp_path, ["day 0", text, "", "28 days", "", ""])
+
+
+def test_a_negative_day_in_a_title_is_refused(tmp_path):
+    from helpers.data.formats import DataFormatError
+
+    titles = ["HDF_rep1", "Day-1_rep1", "Day 7_towards iPSC", "HDF day 28", "iPSC_rep1",
+              "hESC_H9"]
+    with pytest.raises(DataFormatError, match="sample 'GSM101', field 'title'.*negative day"):
+        _reprogramming(tmp_path, ["day 0", "", "", "28 days", "", ""], titles=titles)
+
+
+def test_a_stem_cell_line_with_a_time_point_is_refused(tmp_path):
+    from helpers.data.formats import DataFormatError
+
+    with pytest.raises(DataFormatError, match="sample 'GSM105' has a day after transfection "
+                                              r"\(14\).*describe an ESC line"):
+        _reprogramming(tmp_path, ["day 0", "day 3", "", "28 days", "", "day 14"])
+
+
+def test_a_characteristics_key_repeated_with_another_value_is_refused(tmp_path):
+    from helpers.data.formats import DataFormatError
+    from tests.test_validation import FETAL, _read
+
+    spec = {**FETAL, "characteristics": [*FETAL["characteristics"],
+                                         ["tissue: brain", "tissue: lung", "tissue: lung",
+                                          "tissue: lung"]]}
+    with pytest.raises(DataFormatError, match="sample 'GSM101' lists characteristics key "
+                                              "'tissue' twice with different values"):
+        _read(tmp_path, spec, "GSE76641")

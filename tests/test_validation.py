@@ -214,6 +214,10 @@ def test_local_copy_finds_a_downloaded_series_without_downloading(isolated_cache
     target = isolated_cache / "downloads" / "geo" / "GSE76641_series_matrix.txt.gz"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"")
+    # a file merely lying in the cache was never checked: not present until fetch recorded it
+    assert registry.local_copy(key) is None
+    assert validation.real_series_present() == {"ipsc": False, "fetal": False}
+    registry.record_hash(key, registry.sha256_of(target))
     assert registry.local_copy(key) == target
     assert validation.real_series_present() == {"ipsc": False, "fetal": True}
 

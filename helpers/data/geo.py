@@ -44,7 +44,12 @@ def parse_characteristics(lines: list[list[str]], samples: list[str], path) -> p
             if not sep:
                 raise DataFormatError(f"{path}: characteristics cell {cell!r} of sample "
                                       f"{samples[i]!r} is not 'key: value'")
-            column = columns.setdefault(key.strip().lower(), [None] * len(samples))
+            name = key.strip().lower()
+            column = columns.setdefault(name, [None] * len(samples))
+            if column[i] is not None and column[i] != value.strip():
+                raise DataFormatError(f"{path}: sample {samples[i]!r} lists characteristics key "
+                                      f"{name!r} twice with different values ({column[i]!r}, "
+                                      f"{value.strip()!r}); which one holds is ambiguous")
             column[i] = value.strip()
     return pd.DataFrame(columns, index=pd.Index(samples, name="geo_accession"))
 
@@ -124,25 +129,50 @@ def load_series_matrix(key: str, value_range: tuple[float, float] | None = (0.0,
 # --- the two validation series: their designs as typed columns ----------------------------------
 
 _NUMBER = r"(\d+(?:\.\d+)?)"
-_DAY = re.compile(rf"(?<![a-z])day[\s_:-]*{_NUMBER}|{_NUMBER}\s*days?\b", re.IGNORECASE)
-_WEEK = re.compile(rf"{_NUMBER}\s*(?:w|wk|wks|weeks?)\b|\bweeks?[\s_:-]*{_NUMBER}",
-                   re.IGNORECASE)
-_PLAIN = re.compile(rf"^\s*{_NUMBER}\s*$")
+# The only ways a day or a week is read (whole value, case-insensitive): anything else that
+# holds a number (a range, a sum, a sign, another unit) is refused, naming sample and field.
+_DAY_FORMS = [re.compile(rf"\s*(?:day|d)[\s_:]*{_NUMBER}\s*", re.I),
+              re.compile(rf"\s*{_NUMBER}\s*(?:d|days?)\s*", re.I),
+              re.compile(rf"\s*{_NUMBER}\s*")]
+_WEEK_FORMS = [re.compile(rf"\s*(?:week|wk|w)[\s_:]*{_NUMBER}\s*", re.I),
+               re.compile(rf"\s*{_NUMBER}\s*(?:w|wk|wks|weeks?)\s*", re.I),
+               re.compile(rf"\s*{_NUMBER}\s*")]
+# weeks+days, the obstetric notation: '12+3' and '12+3 weeks' are 12 weeks and 3 days
+_WEEKS_AND_DAYS = re.compile(r"\s*(\d+)\s*\+\s*([0-6])\s*(?:w|wk|wks|weeks?)?\s*", re.I)
+# a day written in a sample title, e.g. 'Day3_rep1', 'HDF day 28', 'D7'
+_TITLE_DAY = re.compile(r"(?<![a-z])(?:day|d)[\s_]*([+-]?)(\d+(?:\.\d+)?)(?![\d.])", re.I)
+
+
 _STAGES = [("iPSC", ("induced pluripotent", "ipsc", "ips cell")),
            ("ESC", ("embryonic stem", "esc", "hesc")),
            ("fibroblast", ("fibroblast", "hdf"))]
 
 
-def _number_in(pattern: re.Pattern, text) -> float | None:
-    """The number of the first ``pattern`` match in ``text`` (or ``text`` itself when it is a
-    bare number), else None."""
-    text = "" if text is None else str(text)
-    match = pattern.search(text) or _PLAIN.search(text)
-    return None if match is None else float(next(g for g in match.groups() if g is not None))
+def _read_number(text, forms, where: str, unit: str, examples: str) -> float | None:
+    """The one number of ``text`` in one of the accepted ``forms``; None when the text holds
+    no digit at all (e.g. 'iPSC', 'n/a'); any other text with a digit is an error naming
+    ``where`` (file, sample and field)."""
+    value = "" if text is None else str(text)
+    if not re.search(r"\d", value):
+        return None
+    for form in forms:
+        match = form.fullmatch(value)
+        if match:
+            return float(match.group(1))
+    raise DataFormatError(f"{where}: {value!r} is not an unambiguous {unit} ({examples}); "
+                          "ranges, sums, signs and other units are refused")
 
 
-def _first_in_fields(pattern: re.Pattern, row: pd.Series, fields: list[str]) -> float | None:
-    return next((v for f in fields if (v := _number_in(pattern, row[f])) is not None), None)
+def _day_in_title(title, where: str) -> float | None:
+    """The day written in a sample title, if any; a negative day or two different days in
+    one title are refused."""
+    found = _TITLE_DAY.findall(str(title or ""))
+    if any(sign == "-" for sign, _ in found):
+        raise DataFormatError(f"{where}: title {title!r} names a negative day")
+    days = {float(number) for _, number in found}
+    if len(days) > 1:
+        raise DataFormatError(f"{where}: title {title!r} names several days {sorted(days)}")
+    return days.pop() if days else None
 
 
 def _stage(texts: list[str]) -> str | None:
@@ -167,15 +197,26 @@ def reprogramming_design(obs: pd.DataFrame, path) -> pd.DataFrame:
     fields = _time_fields(obs, ("day", "time"))
     cell_fields = [c for c in obs.columns if "cell" in c.lower()]
     texts = [c for c in ("title", "source_name_ch1", *cell_fields) if c in obs.columns]
+    described = [c for c in ("source_name_ch1", *cell_fields) if c in obs.columns]
     day, stage = [], []
     for sample, row in obs.iterrows():
-        found = _first_in_fields(_DAY, row, fields)
-        if found is None and _DAY.search(str(row.get("title") or "")):
-            found = _number_in(_DAY, row["title"])
+        found = None
+        for field in fields:
+            found = _read_number(row[field], _DAY_FORMS, f"{path}: sample {sample!r}, field "
+                                 f"{field!r}", "day after transfection",
+                                 "'day 7', '7 days', 'd7' or '7'")
+            if found is not None:
+                break
+        if found is None and "title" in obs.columns:
+            found = _day_in_title(row["title"], f"{path}: sample {sample!r}, field 'title'")
         kind = _stage([str(row[c]) for c in texts if row[c] is not None])
-        # a sample with a day belongs to the time course unless its cell type is a stem-cell line
-        declared = _stage([str(row[c]) for c in cell_fields if row[c] is not None])
-        if found is not None and declared not in ("iPSC", "ESC"):
+        # a stem-cell line (by its source or cell type) has no day after transfection
+        declared = _stage([str(row[c]) for c in described if row[c] is not None])
+        if found is not None and declared in ("iPSC", "ESC"):
+            raise DataFormatError(
+                f"{path}: sample {sample!r} has a day after transfection ({found:g}) but its "
+                f"fields {described} describe an {declared} line; which holds is ambiguous")
+        if found is not None:
             stage.append("fibroblast" if found == 0 else "reprogramming")
             day.append(found)
         elif kind is not None:
@@ -206,7 +247,11 @@ def fetal_design(obs: pd.DataFrame, path) -> pd.DataFrame:
         raise DataFormatError(f"{path}: no field 'tissue' or '!Sample_source_name_ch1'")
     weeks = []
     for sample, row in obs.iterrows():
-        value = _first_in_fields(_WEEK, row, fields)
+        value = None
+        for field in fields:
+            value = _weeks(row[field], f"{path}: sample {sample!r}, field {field!r}")
+            if value is not None:
+                break
         if value is None:
             raise DataFormatError(f"{path}: sample {sample!r}: no weeks in field(s) {fields} "
                                   f"(values {[row[f] for f in fields]})")
@@ -214,6 +259,16 @@ def fetal_design(obs: pd.DataFrame, path) -> pd.DataFrame:
     weeks = np.asarray(weeks, float)
     return pd.DataFrame({"weeks": weeks, "tissue": obs[tissue_field].astype(str).str.strip(),
                          "age": age_from_gestational_weeks(weeks)}, index=obs.index)
+
+
+def _weeks(text, where: str) -> float | None:
+    """Weeks of gestation: '12', '12 weeks', '12w', 'week 12', or weeks+days '12+3' (12 weeks
+    and 3 days); anything else holding a number is refused (:func:`_read_number`)."""
+    match = _WEEKS_AND_DAYS.fullmatch("" if text is None else str(text))
+    if match:
+        return int(match.group(1)) + int(match.group(2)) / 7
+    return _read_number(text, _WEEK_FORMS, where, "number of weeks",
+                        "'12', '12 weeks', '12w', 'week 12' or '12+3' (weeks+days)")
 
 
 # The validation series of the paper: registry key and design parser.
