@@ -602,3 +602,131 @@ def test_a_characteristics_key_repeated_with_another_value_is_refused(tmp_path):
     with pytest.raises(DataFormatError, match="sample 'GSM101' lists characteristics key "
                                               "'tissue' twice with different values"):
         _read(tmp_path, spec, "GSE76641")
+
+
+# --- Readers of the papers' sources -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", [3, 4])  # the first probe row (read as metadata before) and
+def test_an_ewas_probe_row_with_a_leading_space_is_refused(tmp_path, row):  # a later one
+    from helpers.data import ewas_datahub
+    from helpers.data.formats import DataFormatError
+    from tests.test_source_formats import EWAS_ROWS, _write
+
+    rows = list(EWAS_ROWS)
+    rows[row] = " " + rows[row]
+    with pytest.raises(DataFormatError, match=rf"age.txt: line {row + 1} starts with the field "
+                                              rf"' cg0000000{row - 2}', which has surrounding"):
+        ewas_datahub.read_age_matrix(_write(tmp_path / "age.txt", rows))
+
+
+@pytest.mark.parametrize(("which", "edit", "message"), [
+    ("gct", lambda r: r[:4] + [r[4] + "\t7.5"] + r[5:],
+     r"gene_tpm.gct.gz: line 5 \('ENSG00000227232.5'\) has 6 fields, the header 5"),
+    ("gct", lambda r: r[:4] + ["ENSG00000227232.5\tWASH7P\t4.1\tinf\t1"] + r[5:],
+     "infinite value in sample field 'GTEX-1117F-0426-SM-5EGHI'"),
+    ("phenotypes", lambda r: r[:2] + ["GTEX-111CU\t1\t59-50\t0"], "field 'AGE'.*'59-50'"),
+    ("phenotypes", lambda r: r[:2] + ["GTEX-111CU\t1\t50-55\t0"], "field 'AGE'.*'50-55'"),
+    ("phenotypes", lambda r: r[:2] + ["GTEX-111CU\t3\t50-59\t0"],
+     "field 'SEX' of subject 'GTEX-111CU' is '3', not 1 \\(male\\) or 2 \\(female\\)"),
+])
+def test_gtex_edge_cases_are_refused_by_file_and_field(tmp_path, which, edit, message):
+    from helpers.data import gtex
+    from helpers.data.formats import DataFormatError
+    from tests.test_source_formats import ATTRIBUTES, GCT, PHENOTYPES, _gtex_files
+
+    files = {"gct": GCT, "attributes": ATTRIBUTES, "phenotypes": PHENOTYPES}
+    files[which] = edit(list(files[which]))
+    with pytest.raises(DataFormatError, match=message):
+        gtex.read_gtex(*_gtex_files(tmp_path, **files))
+
+
+def test_a_gene_listed_three_times_counts_once():
+    from helpers.hallmarkage import hallmark_sets
+
+    report = hallmark_sets.detection_report(
+        {"f": {"h": ["A", "B", "A", "C", "A"]}}, ["A", "B", "X"], aliases={}, min_detected=3)
+    row = report.iloc[0]
+    assert (row["n_genes"], row["n_detected"], row["kept"]) == (3, 2, False)
+    assert row["detected"] == ("A", "B") and row["listed_twice"] == ("A",)
+
+
+def test_the_scorer_reports_genes_it_leaves_out():
+    import anndata as ad
+
+    from helpers.hallmarkage import hallmark_scoring
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(rng.poisson(2.0, (60, 80)).astype(np.float32),
+                       var=pd.DataFrame(index=[f"g{i}" for i in range(80)]))
+    with pytest.warns(UserWarning, match=r"left out of their scores.*h: 2 \(NOPE1, NOPE2\)"):
+        scores = hallmark_scoring.score_gene_sets(
+            adata, {"h": ["g1", "g2", "NOPE1", "g3", "NOPE2"], "k": ["g5", "g6"]})
+    assert scores.attrs["absent_genes"] == {"h": ["NOPE1", "NOPE2"]}
+
+
+# --- Damaged files name themselves ------------------------------------------------------------
+
+
+def _damaged_gzip(path: Path) -> Path:
+    import gzip
+
+    data = gzip.compress(("\n".join(["#1.2", "1\t1", "Name\tDescription\tS1",
+                                      "G1\tA\t1.0"] * 400)).encode())
+    path.write_bytes(data[: len(data) // 2])  # truncated mid-stream
+    return path
+
+
+def test_a_truncated_gzip_names_the_file(tmp_path):
+    from helpers.data import gtex
+    from helpers.data.formats import DataFormatError
+
+    path = _damaged_gzip(tmp_path / "gene_tpm.gct.gz")
+    with pytest.raises(DataFormatError, match="gene_tpm.gct.gz: unreadable"):
+        gtex.read_gct(path)
+
+
+def test_a_broken_zip_names_the_file(tmp_path):
+    from helpers.data import ewas_datahub
+    from helpers.data.formats import DataFormatError
+
+    path = tmp_path / "age.zip"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip archive")
+    with pytest.raises(DataFormatError, match="age.zip: not a readable zip file"):
+        ewas_datahub.read_age_matrix(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_rda_names_the_file(tmp_path, damage):
+    import gzip
+
+    from helpers.data import rdata_xdr
+
+    path = tmp_path / "traits.rda"
+    if damage == "truncated":
+        whole = gzip.compress(b"RDX3\nX\n" + b"\x00\x00\x00\x03" * 50)
+        path.write_bytes(whole[:-12])
+        expected = "traits.rda: damaged .rda file"
+    else:
+        path.write_bytes(gzip.compress(b"RDX3\nX\n\x00\x00\x00\x03\x00\x04"))
+        expected = "traits.rda: damaged .rda file, it ends or breaks"
+    with pytest.raises(ValueError, match=expected):
+        rdata_xdr.read_rda(path)
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    from helpers.data.formats import DataFormatError
+
+    path = tmp_path / "registry.yml"
+    path.write_text("files:\n  - key: x\n    path: [unclosed\n")
+    with pytest.raises(DataFormatError, match="registry.yml: not readable YAML"):
+        registry.load_registry(path)
+
+
+def test_a_damaged_sqlite_study_names_the_file(tmp_path):
+    from helpers.precious1gpt import tuning
+
+    path = tmp_path / "optuna.sqlite3"
+    path.write_bytes(b"this is not an SQLite database " * 200)
+    with pytest.raises(ValueError, match="optuna.sqlite3: not a usable Optuna storage"):
+        tuning.open_study("study", f"sqlite:///{path}", seed=0)

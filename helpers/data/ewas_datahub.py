@@ -56,6 +56,10 @@ def read_age_matrix(path: Path | str, probes: Iterable[str] | None = None) -> ad
         while line and not PROBE_ID.match(line):
             line_number += 1
             fields = _fields(line)
+            if fields[0] != fields[0].strip():
+                raise DataFormatError(f"{path}: line {line_number} starts with the field "
+                                      f"{fields[0]!r}, which has surrounding spaces (a probe id "
+                                      "or metadata name written with them is refused)")
             if len(fields) != len(samples) + 1:
                 raise DataFormatError(f"{path}: metadata field {fields[0]!r} has "
                                       f"{len(fields) - 1} values for {len(samples)} samples")

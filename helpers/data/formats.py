@@ -9,6 +9,7 @@ import gzip
 import io
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +24,74 @@ class DataFormatError(ValueError):
     """A verified file does not hold what its loader expects; names the file and field."""
 
 
+# what a damaged gzip or zip member, or bytes that are not UTF-8, raise while being read
+UNREADABLE = (OSError, EOFError, zlib.error, zipfile.BadZipFile, UnicodeDecodeError)
+
+
+class NamedStream(io.TextIOBase):
+    """A text stream whose read errors (a truncated or corrupted gzip or zip, bytes that are
+    not UTF-8) become :class:`DataFormatError` naming the file."""
+
+    def __init__(self, stream, path: Path):
+        self._stream, self._path = stream, path
+
+    def _named(self, call, *args):
+        try:
+            return call(*args)
+        except UNREADABLE as err:
+            raise DataFormatError(f"{self._path}: unreadable ({type(err).__name__}: {err}); the "
+                                  "file is damaged or not what its name says") from None
+
+    def read(self, size=-1):
+        return self._named(self._stream.read, size)
+
+    def readline(self, size=-1):
+        return self._named(self._stream.readline, size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def readable(self):
+        return True
+
+    def close(self):
+        self._stream.close()
+        super().close()
+
+
 def open_text(path: Path | str) -> io.TextIOBase:
-    """A text stream of a plain file, a gzip file or the single .txt/.tsv member of a zip."""
+    """A text stream of a plain file, a gzip file or the single .txt/.tsv member of a zip;
+    a damaged archive is an error naming the file, when opened or while read."""
     path = Path(path)
     if path.suffix == ".zip":
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as err:
+            raise DataFormatError(f"{path}: not a readable zip file ({err})") from None
         members = [m for m in archive.namelist() if m.endswith((".txt", ".tsv", ".csv"))]
         if len(members) != 1:
             raise DataFormatError(f"{path}: expected one table in the zip, found {members}")
-        return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8")
+        return NamedStream(io.TextIOWrapper(archive.open(members[0]), encoding="utf-8"), path)
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return NamedStream(gzip.open(path, "rt", encoding="utf-8"), path)
+    return NamedStream(open(path, encoding="utf-8"), path)
+
+
+def read_yaml(path: Path | str):
+    """A YAML file's content; unreadable YAML is an error naming the file and the place."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise DataFormatError(f"{path}: not readable YAML ({err})") from None
 
 
 def require_unique(ids, what: str, path) -> None:
@@ -57,6 +114,9 @@ def numeric_rows(rows, n_values: int, path, ids_what: str, unit: str = "line",
             raise DataFormatError(f"{path}: {unit} {number} ({cells[0]!r}) has "
                                   f"{len(cells) - 1} values for {n_values} samples "
                                   "(truncated or malformed table)")
+        if cells[0] != cells[0].strip():
+            raise DataFormatError(f"{path}: {unit} {number} starts with the field "
+                                  f"{cells[0]!r}, which has surrounding spaces")
         if keep is not None and cells[0] not in keep:
             continue
         values = [np.nan if v in MISSING else v for v in cells[1:]]

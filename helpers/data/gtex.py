@@ -5,6 +5,7 @@ its midpoint given as a float. Tested on small files of the real formats.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,8 @@ def age_bracket_midpoint(bracket: str) -> float:
     if not match:
         raise ValueError(f"not an age bracket: {bracket!r}")
     low, high = map(int, match.groups())
+    if low % 10 or high != low + 9:
+        raise ValueError(f"not a decade bracket such as '60-69': {bracket!r}")
     return (low + high + 1) / 2
 
 
@@ -55,7 +58,8 @@ def read_gct(path: Path | str, samples: Iterable[str] | None = None,
             keep = [s for s in keep if s not in set(absent)]
         elif absent:
             raise DataFormatError(f"{path}: requested samples not in the header: {absent[:3]}")
-        table = pd.read_csv(stream, sep="\t", header=None, names=header, dtype=str,
+        rows = CheckedRows(stream, len(header), path, first_line=4)
+        table = pd.read_csv(rows, sep="\t", header=None, names=header, dtype=str,
                             usecols=["Name", "Description", *keep], keep_default_na=False)
     if len(table) != n_rows:
         raise DataFormatError(f"{path}: {len(table)} gene rows, line 2 declares {n_rows} "
@@ -70,6 +74,9 @@ def read_gct(path: Path | str, samples: Iterable[str] | None = None,
     if numeric.isna().any().any():
         raise DataFormatError(f"{path}: non-numeric value in sample field "
                               f"{numeric.isna().any().idxmax()!r}")
+    if np.isinf(numeric.to_numpy(float)).any():
+        raise DataFormatError(f"{path}: infinite value in sample field "
+                              f"{np.isinf(numeric).any().idxmax()!r}")
     if (numeric < 0).any().any():
         raise DataFormatError(f"{path}: negative value in sample field "
                               f"{(numeric < 0).any().idxmax()!r}")
@@ -77,6 +84,33 @@ def read_gct(path: Path | str, samples: Iterable[str] | None = None,
                       obs=pd.DataFrame(index=pd.Index(keep, name="SAMPID")),
                       var=pd.DataFrame({"Description": table["Description"].to_numpy()},
                                        index=genes.rename("gene_id")))
+
+
+class CheckedRows(io.TextIOBase):
+    """The remaining lines of a tab-separated stream, each checked to hold ``n_fields`` fields
+    before pandas parses it (pandas would drop an extra trailing field, or pad a short row)."""
+
+    def __init__(self, stream, n_fields: int, path, first_line: int):
+        self._stream, self._n, self._path, self._number = stream, n_fields, path, first_line - 1
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        out, length = [], 0
+        while size is None or size < 0 or length < size:
+            line = self._stream.readline()
+            if not line:
+                break
+            self._number += 1
+            fields = line.rstrip("\r\n").count("\t") + 1
+            if fields != self._n and line.strip():
+                raise DataFormatError(f"{self._path}: line {self._number} "
+                                      f"({line.split(chr(9), 1)[0]!r}) has {fields} fields, the "
+                                      f"header {self._n}")
+            out.append(line)
+            length += len(line)
+        return "".join(out)
 
 
 def _read_table(path, required: tuple[str, ...], id_field: str) -> pd.DataFrame:
@@ -117,6 +151,20 @@ def read_subject_phenotypes(path: Path | str) -> pd.DataFrame:
     return table
 
 
+SEX_CODES = {"1": "male", "2": "female"}  # GTEx's SEX field
+
+
+def sex_labels(codes: pd.Series, path) -> pd.Series:
+    """GTEx SEX codes (1 male, 2 female) as labels; any other code is an error naming the
+    subject (it would otherwise become a missing value)."""
+    text = codes.astype(str).str.strip()
+    unknown = ~text.isin(list(SEX_CODES))
+    if unknown.any():
+        raise DataFormatError(f"{path}: field 'SEX' of subject {codes.index[unknown][0]!r} is "
+                              f"{codes[unknown].iloc[0]!r}, not 1 (male) or 2 (female)")
+    return text.map(SEX_CODES)
+
+
 def sample_table(attributes: pd.DataFrame, phenotypes: pd.DataFrame, path) -> pd.DataFrame:
     """One row per sample: tissue, subject and its age bracket / midpoint; every subject known."""
     unknown = ~attributes["SUBJID"].isin(phenotypes.index)
@@ -133,7 +181,7 @@ def sample_table(attributes: pd.DataFrame, phenotypes: pd.DataFrame, path) -> pd
         if field in attributes:
             out[field] = attributes[field].to_numpy()
     if "SEX" in subject:
-        out["sex"] = subject["SEX"].map({"1": "male", "2": "female"}).to_numpy()
+        out["sex"] = sex_labels(subject["SEX"], path).to_numpy()
     return out
 
 

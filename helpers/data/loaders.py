@@ -20,7 +20,7 @@ import pandas as pd
 from helpers.data import formats, rfiles
 from helpers.data.cache import cached_frame
 from helpers.data.formats import DataFormatError, check_beta_values
-from helpers.data.gtex import age_bracket_midpoint
+from helpers.data.gtex import age_bracket_midpoint, sex_labels
 from helpers.data.registry import RegistryEntry, fetch, load_registry, verified_bytes
 
 
@@ -77,7 +77,7 @@ def load_gtex_muscle() -> ad.AnnData:
         raise DataFormatError(f"{traits_path}: field SUBJID does not list the samples of "
                               f"{counts_path} in the same order")
     obs = pd.DataFrame({
-        "sex": traits["SEX"].map({1: "male", 2: "female"}).to_numpy(),
+        "sex": sex_labels(traits["SEX"].set_axis(traits["SUBJID"]), traits_path).to_numpy(),
         "age_bracket": traits["AGE"].to_numpy(),
         "age_midpoint": traits["AGE"].map(age_bracket_midpoint).to_numpy(),
         "hardy_scale": traits["DTHHRDY"].to_numpy() if "DTHHRDY" in traits else np.nan,

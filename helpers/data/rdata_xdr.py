@@ -45,12 +45,16 @@ class Symbol(str):
 def decompress(path: Path | str) -> bytes:
     """The serialised bytes of an .rda file, whichever of xz, gzip or bzip2 compresses it."""
     raw = Path(path).read_bytes()
-    if raw[:6] == b"\xfd7zXZ\x00":
-        return lzma.decompress(raw)
-    if raw[:2] == b"\x1f\x8b":
-        return gzip.decompress(raw)
-    if raw[:3] == b"BZh":
-        return bz2.decompress(raw)
+    try:
+        if raw[:6] == b"\xfd7zXZ\x00":
+            return lzma.decompress(raw)
+        if raw[:2] == b"\x1f\x8b":
+            return gzip.decompress(raw)
+        if raw[:3] == b"BZh":
+            return bz2.decompress(raw)
+    except (lzma.LZMAError, OSError, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: damaged .rda file, its compressed stream cannot be read "
+                         f"({type(err).__name__}: {err})") from None
     return raw
 
 
@@ -180,11 +184,15 @@ def read_rda(path: Path | str) -> dict:
         raise ValueError(f"{path}: not an XDR .rda file (header {data[:7]!r})")
     reader = _Reader(data, str(path))
     reader.pos = 7
-    version = reader.int()
-    reader.int(), reader.int()  # writer's and minimal reader's R versions
-    if version == 3:
-        reader.bytes(reader.int())  # native encoding
-    top = reader.item()
+    try:
+        version = reader.int()
+        reader.int(), reader.int()  # writer's and minimal reader's R versions
+        if version == 3:
+            reader.bytes(reader.int())  # native encoding
+        top = reader.item()
+    except (struct.error, IndexError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: damaged .rda file, it ends or breaks at byte {reader.pos} "
+                         f"({type(err).__name__}: {err})") from None
     return top.value if isinstance(top, RObject) else {}
 
 

@@ -78,8 +78,12 @@ class RegistryEntry:
 
 def load_registry(path: Path | str = REGISTRY_FILE) -> dict[str, RegistryEntry]:
     """Read the registry YAML into entries keyed by ``key``; malformed entries name the field."""
+    from helpers.data.formats import read_yaml
+
     path = Path(path)
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml(path) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
+        raise ValueError(f"{path}: expected a mapping whose field 'files' lists the entries")
     entries: dict[str, RegistryEntry] = {}
     for i, raw in enumerate(doc.get("files", [])):
         missing = [f for f in REQUIRED_FIELDS if f not in raw]

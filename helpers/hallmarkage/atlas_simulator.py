@@ -17,11 +17,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import yaml
 from scipy import stats
 
 from helpers.common import designs, expression
 from helpers.data.cache import cache_key, publish_folder
+from helpers.data.formats import read_yaml
 from helpers.data.registry import cache_dir
 from helpers.hallmarkage import hallmark_sets
 from helpers.paths import DATA
@@ -33,7 +33,7 @@ CHUNK = 20_000
 
 def load_design(path: Path | str = DESIGN_FILE) -> dict:
     """The atlas design (YAML), checked for the sections the simulator reads."""
-    design = yaml.safe_load(Path(path).read_text())
+    design = read_yaml(path)
     for field in ("profiles", "donors", "subsets", "batches", "cell_types", "programs",
                   "null_hallmarks"):
         if field not in design:

@@ -5,6 +5,8 @@ and expression bins once and all scores with one sparse matrix product.
 
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -94,8 +96,23 @@ def score_gene_sets(adata: ad.AnnData, gene_sets: dict[str, list[str]], prefix: 
     weights = score_weights(adata, gene_sets, ctrl_size, n_bins, random_state)
     scores = adata.X @ weights
     scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
-    return pd.DataFrame(scores, index=adata.obs_names,
-                        columns=[f"{prefix}_{name}" for name in gene_sets])
+    frame = pd.DataFrame(scores, index=adata.obs_names,
+                         columns=[f"{prefix}_{name}" for name in gene_sets])
+    frame.attrs["absent_genes"] = absent_genes(gene_sets, adata.var_names)
+    if frame.attrs["absent_genes"]:
+        report = ", ".join(f"{name}: {len(genes)} ({', '.join(genes[:3])})"
+                           for name, genes in frame.attrs["absent_genes"].items())
+        warnings.warn(f"genes absent from the data were left out of their scores (scanpy "
+                      f"does the same): {report}; see .attrs['absent_genes']", stacklevel=2)
+    return frame
+
+
+def absent_genes(gene_sets: dict[str, list[str]], var_names) -> dict[str, list[str]]:
+    """Per gene set, its genes the data does not measure (only sets that have some)."""
+    measured = set(map(str, var_names))
+    found = {name: [g for g in dict.fromkeys(genes) if g not in measured]
+             for name, genes in gene_sets.items()}
+    return {name: genes for name, genes in found.items() if genes}
 
 
 def add_scores(adata: ad.AnnData, scores: pd.DataFrame) -> list[str]:

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from helpers.data import formats, loaders
+from helpers.data.formats import read_yaml
 from helpers.paths import DATA
 
 HALLMARK_DIR = DATA / "hallmarks"
@@ -31,7 +31,7 @@ FRAMEWORK_ORDER = ("HoA2013", "HoA2023", "StemCellAging2025", OPENGENES, "OpenGe
 def read_spec(path: Path | str = FRAMEWORKS_FILE) -> dict:
     """The transcribed frameworks file, checked for the fields the book relies on."""
     path = Path(path)
-    spec = yaml.safe_load(path.read_text())
+    spec = read_yaml(path)
     for field in ("corrections", "aliases", "frameworks"):
         if field not in spec:
             raise formats.DataFormatError(f"{path}: lacks field {field!r}")
@@ -143,20 +143,24 @@ def resolve_aliases(genes: list[str], var_names, aliases: dict[str, str]) -> lis
 def detection_report(frameworks: dict[str, dict[str, list[str]]], var_names,
                      aliases: dict[str, str] | None = None,
                      min_detected: int = MIN_DETECTED) -> pd.DataFrame:
-    """Per hallmark: genes listed, genes detected in the dataset (after aliases), the missing
-    genes and whether it is kept (at least ``min_detected`` detected)."""
+    """Per hallmark: genes listed (each once), genes detected in the dataset (after aliases),
+    the missing genes, whether it is kept (at least ``min_detected`` detected) and the genes
+    the set lists more than once (``listed_twice``; counted once)."""
     aliases = read_spec()["aliases"] if aliases is None else aliases
     present = set(var_names)
     rows = []
     for framework, hallmarks in frameworks.items():
-        for hallmark, genes in hallmarks.items():
-            resolved = resolve_aliases(genes, present, aliases)
+        for hallmark, listed in hallmarks.items():
+            genes = list(dict.fromkeys(listed))  # a gene listed twice counts once
+            repeated = tuple(sorted({g for g in listed if listed.count(g) > 1}))
+            resolved = list(dict.fromkeys(resolve_aliases(genes, present, aliases)))
             detected = [g for g in resolved if g in present]
             rows.append({"framework": framework, "hallmark": hallmark,
                          "n_genes": len(genes), "n_detected": len(detected),
                          "kept": len(detected) >= min_detected,
                          "detected": tuple(detected),
-                         "missing": tuple(g for g in resolved if g not in present)})
+                         "missing": tuple(g for g in resolved if g not in present),
+                         "listed_twice": repeated})
     return pd.DataFrame(rows)
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from helpers.data.formats import age_from_gestational_weeks
+from helpers.data.formats import age_from_gestational_weeks, read_yaml
 from helpers.data.gtex import age_bracket_midpoint
 from helpers.paths import DATA
 
@@ -20,7 +19,7 @@ SUPP_TABLE_2 = DATA / "published" / "precious1gpt_supp_table2.csv"
 
 def load_design(path: Path | str = DESIGN_FILE) -> dict:
     """The simulator's design file (modelling choices, sizes per profile)."""
-    return yaml.safe_load(Path(path).read_text())
+    return read_yaml(path)
 
 
 def tissue_mix(modality: str) -> pd.Series:

@@ -187,6 +187,19 @@ def trial_sampler(seed: int):
     return TrialSeededTPESampler(seed=seed)
 
 
+def named_storage(url: str):
+    """:func:`rdb_storage`, with an unusable database (a damaged or foreign SQLite file, a
+    server that refuses) named in the error."""
+    try:
+        return rdb_storage(url)
+    except Exception as err:
+        if type(err).__name__ in _CREATION_RACES:
+            raise
+        shown = url.split("@")[-1]  # no password in the message
+        raise ValueError(f"{shown}: not a usable Optuna storage ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0]})") from None
+
+
 # Errors two processes creating one study (or one SQLite file) at the same moment can meet.
 _CREATION_RACES = ("IntegrityError", "DuplicatedStudyError", "OperationalError")
 CREATION_ATTEMPTS = 8
@@ -209,7 +222,7 @@ def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None =
                 "pruner": pruner(pruning, max_epochs) if isinstance(pruning, str) else pruning}
     for attempt in range(CREATION_ATTEMPTS):
         try:
-            backend = None if storage is None else rdb_storage(storage)
+            backend = None if storage is None else named_storage(storage)
             try:
                 study = optuna.create_study(storage=backend, **settings)
             except optuna.exceptions.DuplicatedStudyError:
