@@ -26,15 +26,23 @@ tuning.run_trials(study, objective, total=total)
 """
 
 
-def run_workers(url: str, total: int, n: int = 2, seed: int = 0):
-    """``n`` worker processes started together on one study; their exit codes and stderr."""
+def start_worker(url: str, total: int, seed: int = 0):
+    """One worker process adding trials to the study at ``url`` until it holds ``total``."""
     import subprocess
     import sys
 
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, url, str(total), str(seed)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(n)]
+    return subprocess.Popen([sys.executable, "-c", WORKER, url, str(total), str(seed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(procs) -> list[tuple[int, str]]:
+    """The exit codes and stderr of worker processes, once they end."""
     return [(p.wait(timeout=240), p.stderr.read()) for p in procs]
+
+
+def run_workers(url: str, total: int, n: int = 2, seed: int = 0):
+    """``n`` worker processes started together on one study; their exit codes and stderr."""
+    return finish([start_worker(url, total, seed) for _ in range(n)])
 
 
 def configurations(url: str) -> list[tuple]:
@@ -51,13 +59,13 @@ def test_a_resumed_study_draws_new_configurations_and_a_solo_study_is_reproducib
     from helpers.precious1gpt import tuning
 
     url = f"sqlite:///{tmp_path / 'study.sqlite3'}"
-    for total in (3, 6):  # run to 3 trials, then resume to 6 in a new process
-        assert [code for code, _ in run_workers(url, total, n=1)] == [0]
+    again = f"sqlite:///{tmp_path / 'again.sqlite3'}"  # the same seed, alone, from scratch
+    # run to 3 trials (beside the solo study of 6), then resume to 6 in a new process
+    assert [code for code, _ in finish([start_worker(url, 3), start_worker(again, 6)])] == [0, 0]
+    assert [code for code, _ in run_workers(url, 6, n=1)] == [0]
     found = configurations(url)
     assert len(found) == 6 and len(set(found)) == 6
     assert dict(found[0]) == tuning.paper_trial()
-    again = f"sqlite:///{tmp_path / 'again.sqlite3'}"  # the same seed, alone, from scratch
-    assert [code for code, _ in run_workers(again, 6, n=1)] == [0]
     assert configurations(again) == found
 
 
@@ -267,9 +275,12 @@ def test_ctrl_c_stops_the_run_prints_the_summary_and_keeps_results(tmp_path):
     first = subprocess.run([sys.executable, "-c", script, "--profile", "quick", "--chapter",
                             "rec"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr[-2000:]
+    # a process started in the background (make -j, CI) inherits SIGINT ignored: the runner
+    # gets Python's default handling back, as in a terminal
     runner = subprocess.Popen([sys.executable, "-c", script, "--profile", "quick", "--force"],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                          signal.SIG_DFL))
     flag, waited = book / "started.flag", 0.0
     while not flag.exists() and waited < 90:
         time.sleep(0.2)
