@@ -129,7 +129,7 @@ def test_two_workers_share_a_postgresql_study_to_its_target(postgres_url):
     from optuna.trial import TrialState
 
     results = run_workers(postgres_url, 12)
-    assert [code for code, _ in results] == [0, 0], [err[-2000:] for _, err in results]
+    assert [code for code, _ in results] == [0, 0], [err[-6000:] for _, err in results]
     found = configurations(postgres_url)
     assert len(found) == 12 and len(set(found)) == 12
     study = optuna.load_study(study_name="shared", storage=postgres_url)
@@ -289,7 +289,9 @@ def test_ctrl_c_stops_the_run_prints_the_summary_and_keeps_results(tmp_path):
     runner.send_signal(signal.SIGINT)
     out, err = runner.communicate(timeout=90)
     assert runner.returncode == 130, err[-2000:]
-    assert "helpers/book/run.py" not in err and "KeyboardInterrupt" not in err
+    # no traceback of the runner (the kernels log their own lines, '[IPKernelApp] ...')
+    assert "helpers/book/run.py" not in err, err[-3000:]
+    assert not any(line.startswith("KeyboardInterrupt") for line in err.splitlines())
     lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "STOPPED" in lines["stop"] and "not run" in lines["later"] and "total" in lines
     assert pd.read_csv(book / "chapters" / "results" / "rec" / "t.csv")["n"].tolist() == [10]

@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helpers.common import wording
-from helpers.precious1gpt import baselines, transformer_clock
-from helpers.precious1gpt.clock_problem import ClockProblem
+from helpers.precious1gpt import transformer_clock
+
+if TYPE_CHECKING:  # the problem's module (scikit-learn, scanpy) loads only where it is used,
+    from helpers.precious1gpt.clock_problem import ClockProblem  # so a tuning worker starts fast
 
 # Categorical grids keep the paper's choices (0 regularisation, 128-2048-128) inside the space.
 SPACE = {
@@ -171,10 +174,12 @@ def describe_pruner(name: str, max_epochs: int, min_epochs: int = MIN_EPOCHS,
     raise ValueError(f"unknown pruner {name!r}; expected one of {PRUNERS}")
 
 
-def trial_sampler(seed: int):
+def trial_sampler(seed: int, first: dict | None = None):
     """Optuna's TPE sampler reseeded at each trial from ``seed`` and the trial's number: the
     storage hands every trial a distinct number, so a resumed study or workers sharing one
-    never draw the same configuration, and a study run alone is still reproducible."""
+    never draw the same configuration, and a study run alone is still reproducible. ``first``
+    (e.g. the paper's configuration) is the configuration of trial 0, whichever worker gets it:
+    no enqueued trial that two workers could both take."""
     import optuna
 
     class TrialSeededTPESampler(optuna.samplers.TPESampler):
@@ -183,6 +188,11 @@ def trial_sampler(seed: int):
             self._rng.rng.seed(int(state))
             self._random_sampler._rng.rng.seed(int(state))
             super().before_trial(study, trial)
+
+        def sample_independent(self, study, trial, name, distribution):
+            if first is not None and trial.number == 0 and name in first:
+                return first[name]
+            return super().sample_independent(study, trial, name, distribution)
 
     return TrialSeededTPESampler(seed=seed)
 
@@ -210,27 +220,25 @@ def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None =
     """Create or resume a minimising study (TPE reseeded per trial, :func:`trial_sampler`;
     ``pruning``: a name of :data:`PRUNERS` over up to ``max_epochs`` epochs, or an Optuna
     pruner) in a database storage URL (``None``: in memory, for a study that lives only as
-    long as one nested-CV fold). The process that creates the study adds ``enqueue`` (e.g. the
-    paper's configuration) as its first trial; one that finds it created loads it, so workers
-    starting together neither fail nor enqueue it twice."""
+    long as one nested-CV fold). ``enqueue`` (e.g. the paper's configuration) is trial 0's
+    configuration (:func:`trial_sampler`); a process that finds the study created loads it, so
+    workers starting together neither fail nor run the first configuration twice."""
     import time
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = {"study_name": name, "direction": "minimize", "sampler": trial_sampler(seed),
+    settings = {"study_name": name, "direction": "minimize",
+                "sampler": trial_sampler(seed, enqueue),
                 "pruner": pruner(pruning, max_epochs) if isinstance(pruning, str) else pruning}
     for attempt in range(CREATION_ATTEMPTS):
         try:
             backend = None if storage is None else named_storage(storage)
             try:
-                study = optuna.create_study(storage=backend, **settings)
+                return optuna.create_study(storage=backend, **settings)
             except optuna.exceptions.DuplicatedStudyError:
                 return optuna.load_study(storage=backend, study_name=name,
                                          sampler=settings["sampler"], pruner=settings["pruner"])
-            if enqueue is not None:
-                study.enqueue_trial(enqueue)
-            return study
         except Exception as err:
             if type(err).__name__ not in _CREATION_RACES or attempt == CREATION_ATTEMPTS - 1:
                 raise
@@ -356,6 +364,8 @@ def network_objective(problem: ClockProblem, kind: str):
 
 def elasticnet_objective(problem: ClockProblem, modality: str):
     """Validation MAE of an ElasticNet clock of one modality (alpha, l1_ratio searched)."""
+    from helpers.precious1gpt import baselines
+
     fit_rows = baselines.modality_rows(problem.rows("fit"), modality)
     valid_rows = baselines.modality_rows(problem.rows("valid"), modality)
 
