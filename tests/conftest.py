@@ -24,6 +24,14 @@ requires_real_data = pytest.mark.skipif(
 )
 
 
+def pytest_configure(config):
+    """The mirror for the whole session too, so that module-scoped fixtures (set up before
+    any function fixture) read the real files from it rather than the network."""
+    mirror = real_mirror()
+    if mirror is not None:
+        os.environ.setdefault(MIRROR_ENV, str(mirror))
+
+
 @pytest.fixture(autouse=True)
 def _real_mirror_env(monkeypatch):
     """Point every test at the real mirror unless the test overrides it."""
