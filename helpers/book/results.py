@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.data.files import write_whole
 from helpers.paths import ROOT
 
 RESULTS_DIR = ROOT / "chapters" / "results"
@@ -112,7 +113,7 @@ class Recorder:
             raise ValueError(f"{self.chapter}/{name}: the table has no 'data' column; pass "
                              "data='real' or data='simulated'")
         path = self.folder / f"{name}.csv"
-        _write_whole(path, frame.to_csv(index=False))
+        write_whole(path, frame.to_csv(index=False))
         return path
 
     def _claim_row(self, claim_id: str, data: str) -> pd.Series:
@@ -158,14 +159,8 @@ class Recorder:
         path = self.folder / name
         records = json.loads(path.read_text()) if path.is_file() else []
         records = [r for r in records if _identity(r) != _identity(record)] + [record]
-        _write_whole(path, json.dumps(records, indent=1))
+        write_whole(path, json.dumps(records, indent=1))
 
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def data_kind(data: str) -> str:
@@ -189,7 +184,7 @@ def recorder(chapter: str, profile: str, seed: int, root: Path = RESULTS_DIR) ->
     rec.folder.mkdir(parents=True, exist_ok=True)
     for old in rec.folder.iterdir():
         old.unlink()
-    _write_whole(rec.folder / "meta.json", json.dumps({"chapter": chapter, "profile": profile,
+    write_whole(rec.folder / "meta.json", json.dumps({"chapter": chapter, "profile": profile,
                                                        "seed": int(seed)}))
     return rec
 

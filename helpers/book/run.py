@@ -25,6 +25,7 @@ import ast
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -37,6 +38,8 @@ from pathlib import Path
 import yaml
 
 from helpers.book.results import STAGING_ENV
+from helpers.data.files import locked, replace_folder, write_whole
+from helpers.data.formats import DataFormatError, read_yaml
 from helpers.paths import ROOT
 
 EXECUTED_DIR = "chapters"
@@ -154,9 +157,9 @@ def load_profile(name: str, root: Path = ROOT) -> dict:
         known = sorted(p.stem for p in (root / PROFILES_DIR).glob("*.yml"))
         raise ProfileError(f"no parameter profile {name!r} ({path}); known: {known}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: not readable YAML ({err})") from None
+        doc = read_yaml(path) or {}
+    except DataFormatError as err:
+        raise ProfileError(str(err)) from None
     if not isinstance(doc, dict):
         raise ProfileError(f"{path}: expected a mapping with the keys {list(PROFILE_KEYS)}")
     unknown = sorted(set(doc) - set(PROFILE_KEYS))
@@ -266,7 +269,7 @@ def check_value(where: str, name: str, value, default):
             hint = " (leading zeros are ambiguous: write the number without them)" \
                 if isinstance(value, str) and value.lstrip("+-").startswith("0") else ""
             refuse(text + hint)
-        if isinstance(value, float) and not np_isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             refuse("is not finite")
         if (name.startswith("n_") or len(name) == 1) and default >= 1 and value < 1:
             refuse("must be at least 1")
@@ -279,48 +282,49 @@ def check_value(where: str, name: str, value, default):
         refuse("is not a mapping")
 
 
-def np_isfinite(value: float) -> bool:
-    import math
-
-    return math.isfinite(value)
-
-
 def _looks_like_code(text: str) -> bool:
     return text.startswith(("(", "[", "{")) or "(" in text
 
 
-def validate_run(chapters: list[str], profile: dict, overrides: dict, root: Path,
-                 toc_chapters: list[str]) -> None:
-    """Check the whole run before any chapter starts: chapter names in the profile exist in
-    the toc, every key of the profile (``all`` and per chapter) and every override is a
-    parameter some chapter (or that chapter) declares, and each value has the type and range
-    of the declared default. Raises :class:`ProfileError` naming the file and the key."""
-    import difflib
-
+def declared_by_chapter(chapters: list[str], root: Path) -> dict[str, dict]:
+    """Each chapter's declared parameters and defaults (its source's ``parameters`` cell);
+    a chapter without a source declares none (running it reports the missing source)."""
     import jupytext
+
+    sources = {chapter: root / SOURCE_DIR / f"{chapter}.md" for chapter in chapters}
+    return {chapter: declared_parameters(jupytext.read(source)) if source.is_file() else {}
+            for chapter, source in sources.items()}
+
+
+def validate_run(chapters: list[str], profile: dict, overrides: dict,
+                 declared: dict[str, dict]) -> None:
+    """Check the whole run before any chapter starts (``declared``: every toc chapter's
+    parameters, :func:`declared_by_chapter`): chapter names in the profile exist in the toc,
+    every key of the profile's ``all`` block is declared by some chapter (a typo there would
+    reach none, silently), every per-chapter key and override is declared by that chapter,
+    and each value has the type and range of the declared default. Raises
+    :class:`ProfileError` naming the file and the key."""
+    import difflib
 
     where = profile.get("path", "profile")
     for chapter in profile["chapters"]:
-        if chapter not in toc_chapters:
-            close = difflib.get_close_matches(chapter, toc_chapters, n=1)
+        if chapter not in declared:
+            close = difflib.get_close_matches(chapter, list(declared), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ProfileError(f"{where}: chapters.{chapter} is not a chapter of _toc.yml{hint}")
-    declared = {}
-    for chapter in sorted(set(toc_chapters) & (set(profile["chapters"]) | set(chapters))):
-        source = root / SOURCE_DIR / f"{chapter}.md"
-        declared[chapter] = declared_parameters(jupytext.read(source)) if source.is_file() \
-            else {}
+    unknown = sorted(set(profile["all"]) - {k for names in declared.values() for k in names})
+    if unknown:
+        raise ProfileError(f"{where}: all sets {unknown}, which no chapter declares")
     for chapter, block in profile["chapters"].items():
         unknown = sorted(set(block) - set(declared[chapter]))
         if unknown:
             raise ProfileError(f"{where}: chapters.{chapter} sets {unknown}, which the chapter "
                                f"does not declare; it declares {sorted(declared[chapter])}")
     for chapter in chapters:
-        if overrides:
-            unknown = sorted(set(overrides) - set(declared[chapter]))
-            if unknown:
-                raise ProfileError(f"-p: chapter {chapter} has no parameter(s) {unknown}; it "
-                                   f"declares {sorted(declared[chapter])}")
+        unknown = sorted(set(overrides) - set(declared[chapter]))
+        if unknown:
+            raise ProfileError(f"-p: chapter {chapter} has no parameter(s) {unknown}; it "
+                               f"declares {sorted(declared[chapter])}")
         params = {k: v for k, v in profile["all"].items() if k in declared[chapter]}
         for source_name, block in ((where, params),
                                    (f"{where}: chapters.{chapter}",
@@ -329,22 +333,6 @@ def validate_run(chapters: list[str], profile: dict, overrides: dict, root: Path
             for name, value in block.items():
                 check_value(f"{source_name} ({chapter})", name, value,
                             declared[chapter][name])
-
-
-def check_all_keys(profile: dict, root: Path, toc_chapters: list[str]) -> None:
-    """Every key of the profile's ``all`` block is declared by at least one chapter (a typo
-    there would otherwise reach no chapter, silently)."""
-    import jupytext
-
-    declared = set()
-    for chapter in toc_chapters:
-        source = root / SOURCE_DIR / f"{chapter}.md"
-        if source.is_file():
-            declared |= set(declared_parameters(jupytext.read(source)))
-    unknown = sorted(set(profile["all"]) - declared)
-    if unknown:
-        raise ProfileError(f"{profile.get('path', 'profile')}: all sets {unknown}, which no "
-                           "chapter declares")
 
 
 PEAK_MEMORY_TAG = "runner-peak-memory"
@@ -521,9 +509,7 @@ def write_manifest(chapter: str, inputs: dict, profile_name: str, seconds: float
               "inputs": inputs, "seconds": round(seconds, 1),
               "peak_mib": None if peak_mib is None else round(peak_mib),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(record, indent=1))
-    partial.replace(path)
+    write_whole(path, json.dumps(record, indent=1))
     return path
 
 
@@ -650,32 +636,14 @@ def results_dir(root: Path) -> Path:
 def chapter_lock(chapter: str, root: Path):
     """Hold the chapter's lock for one run; a second run of the same chapter (another
     process) is refused, naming the lock file, instead of mixing its outputs with this one's."""
-    import fcntl
-
     path = root / RUNS_DIR / f"{chapter}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stack.enter_context(locked(path, wait=False))
         except BlockingIOError:
             raise ChapterError(chapter, f"another run of this chapter is in progress (it holds "
                                         f"{path}); nothing was changed") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def swap_in(new: Path, target: Path) -> None:
-    """Replace the folder ``target`` by ``new`` (old one removed only once ``new`` is in)."""
-    import shutil
-
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+        yield
 
 
 def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
@@ -711,7 +679,7 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
             manifest_path(chapter, root).unlink(missing_ok=True)
             recorded = staging / chapter
             if recorded.is_dir():
-                swap_in(recorded, results_dir(root) / chapter)
+                replace_folder(recorded, results_dir(root) / chapter)
             (root / EXECUTED_DIR).mkdir(parents=True, exist_ok=True)
             running.replace(root / EXECUTED_DIR / f"{chapter}.ipynb")
             seconds = time.perf_counter() - start
@@ -775,8 +743,7 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     try:
         profile = load_profile(args.profile, root)
         overrides = parse_overrides(args.parameter)
-        check_all_keys(profile, root, toc_chapters)
-        validate_run(chapters, profile, overrides, root, toc_chapters)
+        validate_run(chapters, profile, overrides, declared_by_chapter(toc_chapters, root))
     except ProfileError as err:
         print(f"error: {err}\nno chapter was run", file=sys.stderr)
         return 2

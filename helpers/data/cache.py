@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.files import write_whole
 from helpers.data.registry import cache_dir
 
 
@@ -117,10 +118,8 @@ def write_object(stage: str, params: dict, value) -> None:
     payload, digest = object_paths(stage, params)
     payload.parent.mkdir(parents=True, exist_ok=True)
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    for path, content in ((payload, data), (digest, hashlib.sha256(data).hexdigest().encode())):
-        partial = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
-        partial.write_bytes(content)
-        partial.replace(path)
+    write_whole(payload, data)
+    write_whole(digest, hashlib.sha256(data).hexdigest())
 
 
 def cached_object(stage: str, params: dict, compute: Callable[[], object]):

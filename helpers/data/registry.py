@@ -13,8 +13,6 @@ the mirror or the cache after the check is never parsed, pickles included.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -27,6 +25,8 @@ from pathlib import Path
 import pooch
 import yaml
 
+from helpers.data.files import locked, write_whole
+from helpers.data.formats import read_yaml
 from helpers.data.package_files import PackageSource, fetch_member
 from helpers.paths import DATA
 
@@ -78,8 +78,6 @@ class RegistryEntry:
 
 def load_registry(path: Path | str = REGISTRY_FILE) -> dict[str, RegistryEntry]:
     """Read the registry YAML into entries keyed by ``key``; malformed entries name the field."""
-    from helpers.data.formats import read_yaml
-
     path = Path(path)
     doc = read_yaml(path) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
@@ -241,9 +239,7 @@ def local_copy(key: str) -> Path | None:
     hash (a file merely lying in the cache was never checked)."""
     entry = load_registry()[key]
     mirror = mirror_dir()
-    candidates = []
-    if package_file(entry) is not None:
-        candidates.append(package_file(entry))
+    candidates = [package_file(entry)] if package_file(entry) is not None else []
     if mirror is not None and entry.sha256 is not None:
         candidates.append(mirror / entry.path)
     if entry.sha256 is not None or key in recorded_hashes():
@@ -343,25 +339,10 @@ def recorded_hashes() -> dict[str, str]:
     book = recorded_hashes_file()
     if not book.is_file():
         return {}
-    try:
-        recorded = yaml.safe_load(book.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{book}: not readable YAML ({err}); fix or remove it") from None
+    recorded = read_yaml(book) or {}
     if not isinstance(recorded, dict):
         raise ValueError(f"{book}: expected a mapping of key to sha256")
     return {str(k): str(v) for k, v in recorded.items()}
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive lock held on ``path`` + '.lock' (other processes wait)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def record_hash(key: str, sha256: str) -> None:
@@ -369,7 +350,7 @@ def record_hash(key: str, sha256: str) -> None:
     that processes recording at once keep every record; a different hash already recorded
     for ``key`` is an error."""
     book = recorded_hashes_file()
-    with _locked(book):
+    with locked(book.with_name(book.name + ".lock")):
         recorded = recorded_hashes()
         if RECORD_HOOK is not None:
             RECORD_HOOK(key)
@@ -377,9 +358,7 @@ def record_hash(key: str, sha256: str) -> None:
             raise HashMismatchError(f"{key!r}: sha256 {sha256} differs from "
                                     f"{recorded[key]} recorded in {book}; refused")
         recorded[key] = sha256
-        partial = book.with_name(f".{book.name}.{os.getpid()}.partial")
-        partial.write_text(yaml.safe_dump(recorded, sort_keys=True))
-        partial.replace(book)
+        write_whole(book, yaml.safe_dump(recorded, sort_keys=True))
     message = (f"{key} has no pinned hash: recorded sha256 {sha256} in {book}; "
                f"pin it as `sha256: {sha256}` in {REGISTRY_FILE}")
     print(message)

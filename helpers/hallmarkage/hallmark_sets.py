@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from helpers.data import formats, loaders
-from helpers.data.formats import read_yaml
 from helpers.paths import DATA
 
 HALLMARK_DIR = DATA / "hallmarks"
@@ -31,7 +31,7 @@ FRAMEWORK_ORDER = ("HoA2013", "HoA2023", "StemCellAging2025", OPENGENES, "OpenGe
 def read_spec(path: Path | str = FRAMEWORKS_FILE) -> dict:
     """The transcribed frameworks file, checked for the fields the book relies on."""
     path = Path(path)
-    spec = read_yaml(path)
+    spec = formats.read_yaml(path)
     for field in ("corrections", "aliases", "frameworks"):
         if field not in spec:
             raise formats.DataFormatError(f"{path}: lacks field {field!r}")
@@ -152,7 +152,7 @@ def detection_report(frameworks: dict[str, dict[str, list[str]]], var_names,
     for framework, hallmarks in frameworks.items():
         for hallmark, listed in hallmarks.items():
             genes = list(dict.fromkeys(listed))  # a gene listed twice counts once
-            repeated = tuple(sorted({g for g in listed if listed.count(g) > 1}))
+            repeated = tuple(sorted(g for g, n in Counter(listed).items() if n > 1))
             resolved = list(dict.fromkeys(resolve_aliases(genes, present, aliases)))
             detected = [g for g in resolved if g in present]
             rows.append({"framework": framework, "hallmark": hallmark,

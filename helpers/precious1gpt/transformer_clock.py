@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.files import locked, replace_folder, write_whole
 from helpers.data.registry import sha256_of
 from helpers.precious1gpt.multimodal import CATEGORICAL, FeatureSpace
 
@@ -627,15 +628,11 @@ def trusted_manifest_sha256(folder: Path | str) -> str | None:
 
 
 def _trust(folder: Path, digest: str) -> None:
-    from helpers.data.registry import _locked
-
     book = trusted_clocks_file()
-    with _locked(book):
+    with locked(book.with_name(book.name + ".lock")):
         record = json.loads(book.read_text()) if book.is_file() else {}
         record[str(folder.resolve())] = digest
-        partial = book.with_name(f".{book.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(record, indent=1, sort_keys=True))
-        partial.replace(book)
+        write_whole(book, json.dumps(record, indent=1, sort_keys=True))
 
 
 def is_trusted_clock(folder: Path | str) -> bool:
@@ -673,11 +670,7 @@ def save_clock(folder: Path | str, result: FitResult, space: FeatureSpace,
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    if folder.exists():
-        folder.rename(old)
-    partial.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(partial, folder)
     _trust(folder, sha256_of(folder / MANIFEST))
     return folder
 

@@ -243,7 +243,6 @@ def open_study(name: str, storage: str | None, seed: int, enqueue: dict | None =
             if type(err).__name__ not in _CREATION_RACES or attempt == CREATION_ATTEMPTS - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def finished(study) -> int:
