@@ -69,3 +69,9 @@ def test_parameter_importances_are_refused_below_ten_completed_trials():
     assert tuning.importance_refusal(study) == "too few completed trials (3; at least 10)"
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=7)
     assert tuning.importance_refusal(study) is None
+
+
+def test_mean_sd_prints_the_mean_alone_where_the_sd_is_undefined():
+    assert wording.mean_sd(3.14159, 0.5) == "3.142 ± 0.500"
+    assert wording.mean_sd(3.14159, 0.5, digits=2) == "3.14 ± 0.50"
+    assert wording.mean_sd(3.14159, float("nan"), digits=2) == "3.14"

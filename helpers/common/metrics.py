@@ -8,6 +8,8 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics
 
+from helpers.common import wording
+
 
 def age_metrics(y_true, y_pred) -> dict:
     """MAE, RMSE, R2, median absolute error, Pearson's r and Spearman's rho of predicted vs
@@ -124,5 +126,5 @@ def mean_sd(tables: list[pd.DataFrame], digits: int = 3) -> pd.DataFrame:
     """Cell-wise mean and sample sd over folds (Supplementary Table 1), as ``mean +/- sd``."""
     stacked = np.stack([t.to_numpy(dtype=float) for t in tables])
     mean, sd = stacked.mean(axis=0), stacked.std(axis=0, ddof=1)
-    text = np.vectorize(lambda m, s: f"{m:.{digits}f} ± {s:.{digits}f}")(mean, sd)
+    text = np.vectorize(lambda m, s: wording.mean_sd(m, s, digits))(mean, sd)
     return pd.DataFrame(text, index=tables[0].index, columns=tables[0].columns)

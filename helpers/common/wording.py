@@ -83,6 +83,14 @@ def change_word(before: float, after: float, small: float = 0.1) -> str:
     return "smaller" if ratio < 0 else "larger"
 
 
+def mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """'mean ± sd' as tables print a summary over folds or splits; the mean alone where the
+    sd is not defined (one fold)."""
+    if math.isnan(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
 def too_few(n: int, minimum: int, unit: str) -> str | None:
     """The refusal a statistic on too few units gets ('too few splits (2; at least 5)'), or
     None when there are enough."""

@@ -332,8 +332,9 @@ def shown_table8(table: pd.DataFrame) -> pd.DataFrame:
     the difference, the paired tests (the refusal where there are too few splits) and the
     logistic reference."""
     def mean_sd(arm: str) -> pd.Series:
-        return (table[f"{arm}_mean"].map("{:.3f}".format) + " ± "
-                + table[f"{arm}_sd"].map("{:.3f}".format))
+        return pd.Series([wording.mean_sd(m, s) for m, s in
+                          zip(table[f"{arm}_mean"], table[f"{arm}_sd"], strict=True)],
+                         index=table.index)
 
     out = table.assign(pretrained=mean_sd("pretrained"), scratch=mean_sd("scratch"))
     if "reference_mean" in table:
