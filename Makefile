@@ -27,7 +27,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 SHARED_DATA := $(abspath ../shared/data)
 export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
 
-.PHONY: book test install chapters html unit lint clean publish-check
+.PHONY: book test install chapters html unit lint clean publish-check browser-check
 
 book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
@@ -35,12 +35,13 @@ book: $(STAMP) | $(STATE)/.dirs
 
 # The quick chapters (two toc parts on the two cores), then the unit tests in two pytest-xdist
 # workers beside the strict build of what the chapters executed (the build uses one core);
-# each target's output is printed whole when it ends. The unit tests beside the chapters made
+# each target's output is printed whole when it ends; the browser check follows the build.
+# The unit tests beside the chapters made
 # three processes share two cores (nice does not help: jupyter starts each kernel in a session
 # of its own, and the kernel scheduler shares the CPU between sessions first).
 test: $(STAMP) lint | $(STATE)/.dirs
 	$(MAKE) --no-print-directory chapters PROFILE=quick
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit html UNIT_THREADS=1 UNIT_WORKERS=2
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit browser-check UNIT_THREADS=1 UNIT_WORKERS=2
 
 # What .github/workflows/publish.yml runs: the default profile (unchanged chapters are not
 # executed again), rendered into $(PUBLISH_DIR), then checked (a page per toc entry, the
@@ -83,6 +84,12 @@ chapters: $(STAMP) | $(STATE)/.dirs
 
 html: $(STAMP) | $(STATE)/.dirs
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+# Every rendered page opened in headless Chromium (installed with apt-get when missing): fails
+# on a table or figure overflowing the text column, a JavaScript error or a raw cross-reference,
+# with a screenshot of each failure in _build/browser-check (helpers/book/browser.py).
+browser-check: html
+	$(PY) -m helpers.book.browser _build/html
 
 # UNIT_WORKERS: pytest-xdist worker processes; UNIT_THREADS: compute threads of each (make
 # test gives each one: more threads than cores made torch's tests several times slower).

@@ -3,7 +3,8 @@ profile its chapters were executed with, the commit and the date.
 
 A Sphinx extension (listed in ``_config.yml``): when the build starts, it reads the runner's
 manifests (``chapters/<name>.manifest.json``) and sets the theme's announcement. A quick-profile
-build says on every page that its numbers check the pipeline, not the methods.
+build says on every page that its numbers check the pipeline, not the methods. It also drops
+scripts that a page would load twice.
 """
 
 from __future__ import annotations
@@ -74,7 +75,21 @@ def set_announcement(app, config) -> None:
     config.html_theme_options = options
 
 
+def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Keep one copy of each inline or linked script on a page: sphinx-thebe's configuration
+    script is added twice under jupyter-book, and its second ``const`` declaration is a
+    JavaScript error on every page (found by :mod:`helpers.book.browser`)."""
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
+
+
 def setup(app) -> dict:
-    """Register the hook (Sphinx extension entry point)."""
+    """Register the hooks (Sphinx extension entry point)."""
     app.connect("config-inited", set_announcement)
+    app.connect("html-page-context", drop_repeated_scripts, priority=900)  # after the others
     return {"parallel_read_safe": True, "parallel_write_safe": True}
