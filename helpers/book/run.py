@@ -401,15 +401,21 @@ def running_cell(notebook, output: Path) -> str:
 
 
 def pop_peak_memory(output: Path) -> float | None:
-    """Remove the runner's memory cell from an executed notebook; its reading in MiB."""
+    """Remove the runner's memory cell from an executed notebook; its reading in MiB. The
+    cell papermill injects with the run's parameters is kept but not rendered (tagged
+    ``remove-cell``): the page shows the chapter's own parameters cell once."""
     import nbformat
 
     executed = nbformat.read(output, as_version=4)
+    for cell in executed.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
     cells = [c for c in executed.cells if PEAK_MEMORY_TAG in c.metadata.get("tags", [])]
-    if not cells:
-        return None
     executed.cells = [c for c in executed.cells if c not in cells]
     nbformat.write(executed, output)
+    if not cells:
+        return None
     text = "".join(o.get("text", "") for o in cells[-1].get("outputs", []))
     try:
         return int(text.split()[-1]) / 1024
@@ -624,6 +630,9 @@ def stop_running_kernels() -> None:
             process.kill()
 
 
+# Set in every chapter's kernel: no progress bars in rendered pages (tqdm reads TQDM_DISABLE).
+PAGE_ENV = {"TQDM_DISABLE": "1"}
+
 RUNS_DIR = Path(".cache") / "runs"  # running and failed notebooks, staged results, locks
 
 
@@ -675,7 +684,7 @@ def run_chapter(chapter: str, profile: dict, overrides: dict, root: Path = ROOT,
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
             peak = execute_chapter(notebook, source, running, params, root, threads,
-                                   env={STAGING_ENV: str(staging.resolve())})
+                                   env={STAGING_ENV: str(staging.resolve()), **PAGE_ENV})
             manifest_path(chapter, root).unlink(missing_ok=True)
             recorded = staging / chapter
             if recorded.is_dir():

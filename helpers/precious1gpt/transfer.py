@@ -310,8 +310,8 @@ def compare_arms(regressor, tables: dict[str, pd.DataFrame], n_splits: int, seed
     templates = {arm: classifier_model(regressor, arm, tuning) for arm in ARMS}
     jobs = [(d, s, a) for d, t in tables.items()
             for s in repeated_splits(t[LABEL], n_splits, seed) for a in ARMS]
-    for disease, split, arm in tqdm(jobs, desc="classifiers", disable=not progress,
-                                    mininterval=10.0):
+    bars = transformer_clock.shows_bars(progress)
+    for disease, split, arm in tqdm(jobs, desc="classifiers", disable=not bars, mininterval=10.0):
         table = tables[disease]
         model = fit_classifier(regressor, table, split, arm, tuning, seed + split["split"],
                                workdir, templates[arm])

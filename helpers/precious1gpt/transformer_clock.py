@@ -57,6 +57,12 @@ class SmallCohortWarning(UserWarning):
     """A fit whose batches or validation split are too small for its settings to mean much."""
 
 
+def shows_bars(progress: bool) -> bool:
+    """Whether to draw tqdm's epoch bars: asked for, and not switched off by ``TQDM_DISABLE``
+    (the book's runner sets it, so rendered pages show no bars; an interactive run keeps them)."""
+    return bool(progress) and os.environ.get("TQDM_DISABLE", "").lower() not in {"1", "true"}
+
+
 def small_cohort_problems(n_train: int, n_valid: int, batch_size: int) -> list[str]:
     """Why a fit on this many samples is fragile: fewer than ~10 gradient steps per epoch
     (lower the batch size) or fewer than ~20 validation samples (early stopping and the chosen
@@ -219,7 +225,7 @@ def history_callback(owner, monitor: dict[str, pd.DataFrame], progress: bool, la
             self.truth = {k: v[TARGET].to_numpy(dtype=float) for k, v in monitor.items()}
             self.transform = dm.target_transforms[0]
             self.bar = tqdm(total=trainer.max_epochs, desc=label, unit="epoch",
-                            disable=not progress, leave=True, mininterval=30.0)
+                            disable=not shows_bars(progress), leave=True, mininterval=30.0)
 
         def on_train_epoch_end(self, trainer, pl_module):
             was_training = pl_module.training
@@ -470,7 +476,7 @@ def train_network(network, hp: dict, split: PreparedSplit, training: Training,
     n = len(target)
     records, seconds, best, best_state, waited = [], [], np.inf, None, 0
     bar = tqdm(total=training.max_epochs, desc=label, unit="epoch",
-               disable=not training.progress, leave=True, mininterval=30.0)
+               disable=not shows_bars(training.progress), leave=True, mininterval=30.0)
     for epoch in range(training.max_epochs):
         start = time.perf_counter()
         network.train()
