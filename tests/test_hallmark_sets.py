@@ -90,3 +90,13 @@ def test_readable_names_and_identical_sets():
     assert names.loc["X__a_b", "hallmark"] == "a b"
     sets = {"a": ["G1", "G2"], "b": ["G2", "G1"], "c": ["G1"]}
     assert hallmark_sets.identical_sets(sets) == [("a", "b")]
+
+
+def test_display_names_are_human():
+    from helpers.hallmarkage.hallmark_sets import FRAMEWORK_NAMES, FRAMEWORK_ORDER, display_name
+
+    assert display_name("score_HoA2013__loss_of_proteostasis") == \
+        "loss of proteostasis (Hallmarks 2013)"
+    assert display_name("OpenGenesFullTSV__accumulation_of_reactive_oxygen_species") == \
+        "accumulation of reactive oxygen species (Open Genes)"
+    assert set(FRAMEWORK_ORDER) <= set(FRAMEWORK_NAMES)

@@ -181,6 +181,22 @@ def readable_names(keys) -> pd.DataFrame:
                          "hallmark": parts.str[1].str.replace("_", " ")}, index=keys)
 
 
+# the frameworks as a figure or table names them (the keys are file and column names)
+FRAMEWORK_NAMES = {"HoA2013": "Hallmarks 2013", "HoA2023": "Hallmarks 2023",
+                   "StemCellAging2025": "Stem-cell aging 2025", OPENGENES: "Open Genes",
+                   "OpenGenesSummary": "Open Genes summary", "LLMUnified": "LLM-unified",
+                   "Overlap": "Overlap"}
+
+
+def display_name(key: str) -> str:
+    """A hallmark as a reader names it: ``'HoA2013__loss_of_proteostasis'`` -> 'loss of
+    proteostasis (Hallmarks 2013)'; a ``score_`` prefix is dropped."""
+    framework, _, hallmark = key.removeprefix("score_").partition("__")
+    if not hallmark:
+        return key.replace("_", " ")
+    return f"{hallmark.replace('_', ' ')} ({FRAMEWORK_NAMES.get(framework, framework)})"
+
+
 def identical_sets(gene_sets: dict[str, list[str]]) -> list[tuple[str, str]]:
     """Pairs of gene sets with exactly the same genes (after detection two hallmarks can
     become one feature twice)."""
