@@ -179,3 +179,14 @@ def test_a_label_naming_simulated_data_is_simulated_evidence():
     assert results.data_kind("real (GSE74193)") == "real"
     assert results.data_kind("simulated") == "simulated"
     assert results.data_kind("simulated genes, real Reactome") == "simulated"
+
+
+def test_the_glance_lists_each_verdict_with_its_kind_of_data(tmp_path):
+    rec = results.recorder("h2_hallmark_clocks", "default", 0, root=tmp_path)
+    assert rec.glance() == "- No claim of the paper is judged in this chapter."
+    rec.claim("h_hybrid_lowest_mae", "not reproduced", "hallmark lowest", "simulated")
+    rec.recovery("hidden program in residuals", "3 of 5 genes", "most genes")
+    claim = results.claim_list().set_index("claim_id").loc["h_hybrid_lowest_mae", "claim"]
+    assert rec.glance().splitlines() == [
+        f"- {claim} (simulated data): **not reproduced**",
+        "- planted truth, hidden program in residuals (simulated data): 3 of 5 genes"]

@@ -153,6 +153,20 @@ class Recorder:
         self._append("recoveries.json", {"what": what, "value": value, "goal": goal,
                                          "data": _check_data(data, what)})
 
+    def glance(self) -> str:
+        """The claims this chapter judged so far and the planted truths it checked, as a
+        Markdown list for the chapter's 'At a glance' box (each with its kind of data)."""
+        known = claim_list().set_index("claim_id")["claim"]
+        lines = [f"- {known.get(r['claim_id'], r['claim_id'])} ({data_kind(r['data'])} data): "
+                 f"**{r['verdict']}**" for r in self._read("claims.json")]
+        lines += [f"- planted truth, {r['what']} (simulated data): {r['value']}"
+                  for r in self._read("recoveries.json")]
+        return "\n".join(lines) or "- No claim of the paper is judged in this chapter."
+
+    def _read(self, name: str) -> list[dict]:
+        path = self.folder / name
+        return json.loads(path.read_text()) if path.is_file() else []
+
     def _append(self, name: str, record: dict) -> None:
         """Add a record, replacing an earlier one on the same claim (or recovery) and the same
         kind of data: a claim can carry one real and one simulated row of evidence."""
