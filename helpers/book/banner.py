@@ -81,7 +81,9 @@ def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None
     JavaScript error on every page (found by :mod:`helpers.book.browser`)."""
     seen, kept = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        # an inline script is added once with filename None and once with ''
+        key = (str(getattr(script, "filename", script) or ""),
+               repr(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)
@@ -91,5 +93,6 @@ def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None
 def setup(app) -> dict:
     """Register the hooks (Sphinx extension entry point)."""
     app.connect("config-inited", set_announcement)
-    app.connect("html-page-context", drop_repeated_scripts, priority=900)  # after the others
+    # early: html-page-context stops at the first handler that returns a template name
+    app.connect("html-page-context", drop_repeated_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
