@@ -5,6 +5,7 @@ justified (tests/prose_numbers.yml), and an API page covering every helpers modu
 
 from __future__ import annotations
 
+import ast
 import re
 
 import jupytext
@@ -53,10 +54,12 @@ def test_objectives_takeaways_and_rerun_box(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_exercises_have_collapsed_solutions(path):
     text = source(path)
-    labels = re.findall(r":::\{exercise\}\n:label: ([\w-]+)", text)
+    labels = re.findall(r":::\{exercise\}[^\n]*\n:label: ([\w-]+)", text)
     assert 1 <= len(labels) <= 3, f"{path.name}: {len(labels)} exercises (want 1-3)"
     for label in labels:
-        solution = re.search(rf":::\{{solution\}} {label}\n:class: dropdown\n", text)
+        # a solution with a code cell is gated: solution-start ... solution-end
+        solution = re.search(rf"(:::\{{solution\}}|```\{{solution-start\}}) {label}\n"
+                             rf":class: dropdown\n", text)
         assert solution, f"{path.name}: exercise {label} has no collapsed solution"
 
 
@@ -185,3 +188,64 @@ def test_api_page_documents_every_helpers_module():
     for package in sorted(p.parent.name for p in helpers.glob("*/__init__.py")):
         assert re.search(rf"^## .*`helpers\.{package}`$", page, re.M), (
             f"book/api.md has no section for helpers.{package}")
+
+
+def _glue_calls(code: str) -> list[str]:
+    """Each ``glue(...)`` call in ``code``, parentheses matched."""
+    calls = []
+    for match in re.finditer(r"\bglue\(", code):
+        depth = 0
+        for end in range(match.end() - 1, len(code)):
+            depth += {"(": 1, ")": -1}.get(code[end], 0)
+            if depth == 0:
+                calls.append(code[match.start():end + 1])
+                break
+    return calls
+
+
+def _code_cells(path):
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type == "code":
+            yield cell, set(cell.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_glued_values_are_never_shown_bare(path):
+    # a glue() that displays its value renders it as a grey box where the cell stood
+    for cell, tags in _code_cells(path):
+        if tags & {"remove-output", "remove-cell"}:
+            continue
+        for call in _glue_calls(cell.source):
+            assert "display=False" in call, f"{path.name}: {call[:60]!r} shows its value bare"
+
+
+def _plumbing(statement) -> bool:
+    """Imports, and calls of glue, display, Markdown, print or the results recorder."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return True
+    call = getattr(statement, "value", None)
+    if not isinstance(statement, (ast.Expr, ast.Assign)) or not isinstance(call, ast.Call):
+        return False
+    name = ast.unparse(call.func)
+    return name in {"glue", "display", "Markdown", "print", "recorder", "use_for_dataframes"} or \
+        name.split(".")[0] in {"rec", "logging", "warnings", "tables"}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_plumbing_cells_have_their_input_removed(path):
+    for cell, tags in _code_cells(path):
+        if tags & {"parameters", "remove-input", "remove-cell"}:
+            continue
+        body = ast.parse(cell.source).body
+        plumbing = body and all(_plumbing(s) for s in body)
+        assert not plumbing and "Markdown(" not in cell.source, (
+            f"{path.name}: a set-up, glue, recorder or Markdown cell is shown: "
+            f"{cell.source.strip()[:70]!r}; tag it remove-input")
+
+
+def test_the_plumbing_rule_catches_an_import_cell():
+    assert _plumbing(ast.parse("import numpy as np").body[0])
+    assert _plumbing(ast.parse("glue('x', 1, display=False)").body[0])
+    assert not _plumbing(ast.parse("model = ridge.fit(x, y)").body[0])
+    assert _glue_calls("glue('a', f(1), display=False)\nx = 2") == [
+        "glue('a', f(1), display=False)"]
