@@ -9,7 +9,8 @@ def test_page_errors_are_reported_and_offline_network_misses_are_not():
          "params": {"exceptionDetails": {"exception": {"description": "SyntaxError: x\n at y"}}}},
         {"method": "Runtime.consoleAPICalled",
          "params": {"type": "error", "args": [{"value": "bad theme"}]}},
-        {"method": "Runtime.consoleAPICalled", "params": {"type": "log", "args": [{"value": "ok"}]}},
+        {"method": "Runtime.consoleAPICalled",
+         "params": {"type": "log", "args": [{"value": "ok"}]}},
         {"method": "Log.entryAdded", "params": {"entry": {
             "level": "error", "source": "network", "text": "net::ERR_NAME_NOT_RESOLVED",
             "url": "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"}}},
