@@ -159,35 +159,37 @@ class DevTools:
         self.next_id = 0
         self.events: list[dict] = []
 
+    async def _receive(self, timeout: float | None = None) -> dict:
+        """The next message; events are kept in :attr:`events`."""
+        message = await asyncio.wait_for(self.connection.read_message(), timeout)
+        if message is None:
+            raise RuntimeError("browser check: chromium closed the connection")
+        data = json.loads(message)
+        if "method" in data:
+            self.events.append(data)
+        return data
+
     async def call(self, method: str, **params) -> dict:
+        """Send one command and return its result."""
         self.next_id += 1
         ident = self.next_id
         await self.connection.write_message(json.dumps({"id": ident, "method": method,
                                                         "params": params}))
         while True:
-            message = await self.connection.read_message()
-            if message is None:
-                raise RuntimeError("browser check: chromium closed the connection")
-            data = json.loads(message)
+            data = await self._receive()
             if data.get("id") == ident:
                 if "error" in data:
                     raise RuntimeError(f"browser check: {method}: {data['error']}")
                 return data.get("result", {})
-            if "method" in data:
-                self.events.append(data)
 
     async def wait_for(self, event: str, timeout: float = 30.0) -> None:
+        """Wait until the page sends ``event`` (e.g. ``Page.loadEventFired``)."""
         deadline = time.monotonic() + timeout
         while not any(e["method"] == event for e in self.events):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"browser check: no {event} within {timeout:.0f} s")
-            message = await asyncio.wait_for(self.connection.read_message(), left)
-            if message is None:
-                raise RuntimeError("browser check: chromium closed the connection")
-            data = json.loads(message)
-            if "method" in data:
-                self.events.append(data)
+            await self._receive(left)
 
 
 def js_errors(events: list[dict]) -> list[str]:

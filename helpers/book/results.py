@@ -170,10 +170,8 @@ class Recorder:
     def _append(self, name: str, record: dict) -> None:
         """Add a record, replacing an earlier one on the same claim (or recovery) and the same
         kind of data: a claim can carry one real and one simulated row of evidence."""
-        path = self.folder / name
-        records = json.loads(path.read_text()) if path.is_file() else []
-        records = [r for r in records if _identity(r) != _identity(record)] + [record]
-        write_whole(path, json.dumps(records, indent=1))
+        records = [r for r in self._read(name) if _identity(r) != _identity(record)] + [record]
+        write_whole(self.folder / name, json.dumps(records, indent=1))
 
 
 
