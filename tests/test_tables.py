@@ -60,3 +60,11 @@ def test_bare_dataframes_go_through_the_same_helper():
     html = shell.display_formatter.formatters["text/html"](frame)
     assert "Table 1. Donor ages (simulated atlas; quick profile)." in html
     assert ">30.1<" in html and ">age years<" in html
+
+
+def test_a_caption_naming_its_data_and_profile_is_not_told_again():
+    said = table(pd.DataFrame({"mae": [1.0]}), "Errors (real: GTEx skin; profile quick)",
+                 data="real data", profile="quick").caption
+    assert said == "Table 1. Errors (real: GTEx skin; profile quick)"
+    said = table(pd.DataFrame({"mae": [1.0]}), "Errors (real data)", profile="quick").caption
+    assert said == "Table 2. Errors (real data) (quick profile)."

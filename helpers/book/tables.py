@@ -67,9 +67,14 @@ def _lift_constant(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, str]
 def caption_text(caption: str, data: str = "", profile: str = "") -> str:
     """``Table N. caption (data; profile profile).``, numbering tables in display order."""
     _COUNTER["shown"] += 1
-    caption = re.sub(r"^Table \d+\.\s*", "", (caption or "").strip())
+    caption = (caption or "").strip()
+    said = caption.lower()
+    if re.search(r"\b(real|simulated)\b", said):
+        data = ""  # the caption names its data already
+    if profile and "profile" in said and (profile in said or "every profile" in said):
+        profile = ""
     where = "; ".join(part for part in (data, f"{profile} profile" if profile else "") if part)
-    if where and where.lower() not in caption.lower():
+    if where and where.lower() not in said:
         caption = (f"{caption.rstrip('.')} ({where})." if caption
                    else f"{where[0].upper()}{where[1:]}.")
     return f"Table {_COUNTER['shown']}. {caption}".strip()
