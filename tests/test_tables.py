@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from helpers.book import tables
-from helpers.book.tables import significant, table
+from helpers.book.tables import human, significant, table
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +68,15 @@ def test_a_caption_naming_its_data_and_profile_is_not_told_again():
     assert said == "Table 1. Errors (real: GTEx skin; profile quick)"
     said = table(pd.DataFrame({"mae": [1.0]}), "Errors (real data)", profile="quick").caption
     assert said == "Table 2. Errors (real data) (quick profile)."
+
+
+def test_headers_of_ages_and_age_errors_carry_years():
+    assert human("MAE") == "MAE (years)"
+    assert human("MAE (ours)") == "MAE (ours, years)"
+    assert human("MAE_difference") == "MAE difference (years)"
+    assert human("age_min") == "age min (years)"
+    assert human("chronological age") == "chronological age (years)"
+    assert human("MAE (years), mean") == "MAE (years), mean"  # already says so
+    for other in ("R2", "MSE", "age genes", "age_group_share", "n"):
+        assert human(other) == other.replace("_", " ")
+    assert human(3) == 3

@@ -47,9 +47,22 @@ def significant(value, digits: int = 3) -> str:
     return f"{value:,.{decimals}f}"
 
 
+# Headers whose values are years: age errors (MAE, RMSE, MdAE, MAD and what is derived from
+# them: "MAE difference", "MAE (ours)") and ages themselves ("age", "age min", "mean age").
+IN_YEARS = re.compile(r"^(?:(?:mean|median) )?(?:MAE|RMSE|MdAE|MAD)(?:\b.*)?$"
+                      r"|^(?:(?:mean|median|chronological|predicted|exact) )*age"
+                      r"(?: (?:min|max|mean|median|range))?$")
+
+
 def human(name) -> str:
-    """A column or index name as a reader would write it: underscores as spaces."""
-    return name if not isinstance(name, str) else name.replace("_", " ")
+    """A column or index name as a reader would write it: underscores as spaces, and the unit
+    of an age or an age error, years, when the name does not give it."""
+    if not isinstance(name, str):
+        return name
+    name = name.replace("_", " ")
+    if not IN_YEARS.match(name) or re.search(r"\byears?\b", name):
+        return name
+    return f"{name[:-1]}, years)" if name.endswith(")") else f"{name} (years)"
 
 
 def _is_meaningless(index: pd.Index) -> bool:
