@@ -102,6 +102,12 @@ PAGE_PROBE = r"""
     }
   });
   counts.stderr_blocks = document.querySelectorAll('article .output.stderr').length;
+  // exercises by kind: the title's words before its first colon (sphinx-exercise's title)
+  document.querySelectorAll('article .exercise > .admonition-title').forEach(t => {
+    const kind = (t.innerText.match(/\((Pen and paper|Implementation|Interpretation)\b/)
+                  || [null, 'other'])[1].toLowerCase().replace(/ /g, '_');
+    counts[`exercises_${kind}`] = (counts[`exercises_${kind}`] || 0) + 1;
+  });
   document.querySelectorAll('article .cell_output .output.text_plain').forEach(o => {
     if (/\d+%\|/.test(o.innerText) || /it\/s\]/.test(o.innerText)) counts.progress_bars += 1;
   });
