@@ -1,7 +1,7 @@
 """The book's teaching apparatus, checked on the chapter sources: objectives, takeaways, a rerun
-box naming every parameter, exercises with collapsed solutions whose commands are valid,
-glossary terms linked on first use, numbered figures referenced, numbers in prose glued or
-justified (tests/prose_numbers.yml), and an API page covering every helpers module."""
+box naming every parameter, exercises of three kinds with collapsed, runnable solutions, valid
+commands, glossary terms linked on first use, numbered figures referenced, numbers in prose glued
+or justified (tests/prose_numbers.yml), and an API page covering every helpers module."""
 
 from __future__ import annotations
 
@@ -51,16 +51,48 @@ def test_objectives_takeaways_and_rerun_box(path):
     assert f"--chapter {path.stem}" in text, f"{path.name}: the rerun command must name it"
 
 
+EXERCISE = re.compile(r"^:{3,}\{exercise\} ?([^\n]*)\n:label: ([\w-]+)\n", re.M)
+KINDS = ("Pen and paper", "Implementation", "Interpretation")
+
+
+def exercises(text: str) -> list[tuple[str, str]]:
+    """(kind, label) of every exercise: the kind is the title up to its first colon."""
+    return [(title.split(":", 1)[0].strip(), label) for title, label in EXERCISE.findall(text)]
+
+
+def solution_of(text: str, label: str) -> str:
+    """The body of an exercise's gated solution (solution-start ... solution-end)."""
+    start = re.search(rf"```\{{solution-start\}} {label}\n:class: dropdown\n```\n", text)
+    assert start, f"exercise {label} has no collapsed, gated solution"
+    end = text.find("```{solution-end}", start.end())
+    assert end > 0, f"exercise {label}: solution-start without solution-end"
+    return text[start.end():end]
+
+
+def test_exercise_parser_reads_kinds_and_solutions():
+    text = ("::::{exercise} Pen and paper: a sum\n:label: toy-sum\n\nAdd.\n::::\n\n"
+            "```{solution-start} toy-sum\n:class: dropdown\n```\n\n"
+            "```{code-cell} ipython3\n1 + 1\n```\n\n```{solution-end}\n```\n"
+            ":::{exercise}\n:label: toy-bare\n:::\n")
+    assert exercises(text) == [("Pen and paper", "toy-sum"), ("", "toy-bare")]
+    assert "```{code-cell}" in solution_of(text, "toy-sum")
+    with pytest.raises(AssertionError, match="toy-bare"):
+        solution_of(text, "toy-bare")
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
-def test_exercises_have_collapsed_solutions(path):
+def test_exercises_of_three_kinds_with_runnable_solutions(path):
+    """Every chapter: a pen-and-paper, an implementation and an interpretation exercise, each
+    with a collapsed solution holding a code cell that the chapter run executes (so the page
+    shows its output and a broken solution fails the run)."""
     text = source(path)
-    labels = re.findall(r":::\{exercise\}[^\n]*\n:label: ([\w-]+)", text)
-    assert 1 <= len(labels) <= 3, f"{path.name}: {len(labels)} exercises (want 1-3)"
-    for label in labels:
-        # a solution with a code cell is gated: solution-start ... solution-end
-        solution = re.search(rf"(:::\{{solution\}}|```\{{solution-start\}}) {label}\n"
-                             rf":class: dropdown\n", text)
-        assert solution, f"{path.name}: exercise {label} has no collapsed solution"
+    found = exercises(text)
+    kinds = [kind for kind, _ in found]
+    assert sorted(kinds) == sorted(KINDS), f"{path.name}: exercise kinds {kinds}, want {KINDS}"
+    for _, label in found:
+        body = solution_of(text, label)
+        assert "```{code-cell} ipython3" in body, f"{path.name}: {label}'s solution runs no code"
+        assert "remove-input" not in body, f"{path.name}: {label}'s solution hides its code"
 
 
 @pytest.mark.parametrize("path", [p for p in CHAPTERS if not p.stem.startswith("appendix")],
@@ -154,7 +186,7 @@ def test_numbers_in_prose_are_glued_or_justified():
     published = _published_numbers()
     for path in CHAPTERS:
         listed = allowed.get(path.stem, {})
-        unknown = set(listed) - {"published", "design", "fixed"}
+        unknown = set(listed) - {"published", "design", "fixed", "exercise"}
         assert not unknown, f"prose_numbers.yml, {path.stem}: unknown reason(s) {unknown}"
         ok = {token for tokens in listed.values() for token in tokens}
         typed = _typed_numbers(path)
