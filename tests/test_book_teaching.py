@@ -259,7 +259,8 @@ def _plumbing(statement) -> bool:
     if not isinstance(statement, (ast.Expr, ast.Assign)) or not isinstance(call, ast.Call):
         return False
     name = ast.unparse(call.func)
-    return name in {"glue", "display", "Markdown", "print", "recorder", "use_for_dataframes"} or \
+    return name in {"glue", "display", "Markdown", "print", "recorder", "use_for_dataframes",
+                    "use_for_figures"} or \
         name.split(".")[0] in {"rec", "logging", "warnings", "tables"}
 
 
