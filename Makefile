@@ -27,7 +27,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 SHARED_DATA := $(abspath ../shared/data)
 export AGING_BOOK_DATA_MIRROR ?= $(if $(wildcard $(SHARED_DATA)/REGISTRY.md),$(SHARED_DATA))
 
-.PHONY: book test install chapters html unit lint clean publish-check browser-check
+.PHONY: book test install chapters html unit lint clean publish-check browser-check pdf
 
 book: $(STAMP) | $(STATE)/.dirs
 	$(PY) -m helpers.book.run --profile $(PROFILE) --jobs $(JOBS)
@@ -90,6 +90,11 @@ html: $(STAMP) | $(STATE)/.dirs
 # with a screenshot of each failure in _build/browser-check (helpers/book/browser.py).
 browser-check: html
 	$(PY) -m helpers.book.browser _build/html
+
+# The whole rendered book as one PDF, offline (_build/book.pdf): every toc page on one print
+# page, printed by the same headless Chromium (helpers/book/pdf.py).
+pdf: html
+	$(PY) -m helpers.book.pdf _build/html
 
 # UNIT_WORKERS: pytest-xdist worker processes; UNIT_THREADS: compute threads of each (make
 # test gives each one: more threads than cores made torch's tests several times slower).
