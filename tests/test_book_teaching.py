@@ -102,6 +102,10 @@ def test_rerun_box_lists_every_parameter(path):
     box = source(path).split(":::{admonition} Rerun this chapter", 1)[1].split("\n:::", 1)[0]
     missing = [name for name in declared if f"| `{name}` |" not in box]
     assert not missing, f"{path.name}: the rerun box omits parameter(s) {missing}"
+    rows = {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^\| `(\w+)` \| `[^`]*` \|(.*)\|$", box, re.M)}
+    blank = [name for name in declared if not rows.get(name)]
+    assert not blank, f"{path.name}: the rerun box gives no meaning for {blank}"
 
 
 def test_commands_in_the_book_override_declared_parameters_only():
