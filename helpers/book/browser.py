@@ -37,6 +37,8 @@ from helpers.paths import ROOT
 NOISE = {"stderr_blocks": "stderr block(s)", "bare_glue": "bare glued value(s) (a grey box)",
          "progress_bars": "progress bar(s)"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+# how every headless Chromium of the book starts (the browser check, the PDF)
+HEADLESS = ("--headless", "--no-sandbox", "--disable-gpu")
 WIDTH, HEIGHT = 1280, 900
 
 # Runs in the page once it has loaded; returns what the reader would see broken, and counts.
@@ -277,7 +279,7 @@ async def browse(site: Path, pages: list[str], shots: Path,
 
     profile = Path(tempfile.mkdtemp(prefix="book-browser-"))
     process = subprocess.Popen(
-        [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [chromium_binary(), *HEADLESS, "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", f"--window-size={WIDTH},{HEIGHT}",
          f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.book.browser import chromium_binary
+from helpers.book.browser import HEADLESS, chromium_binary
 from helpers.book.publish import toc_pages
 from helpers.paths import ROOT
 
@@ -52,8 +52,8 @@ def write_pdf(site: Path, out: Path, pages: list[str]) -> Path:
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(print_html(site, pages, "Aging clocks, rebuilt"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu",
-                    "--no-pdf-header-footer", f"--print-to-pdf={out.resolve()}",
+    subprocess.run([chromium_binary(), *HEADLESS, "--no-pdf-header-footer",
+                    f"--print-to-pdf={out.resolve()}",
                     page.resolve().as_uri()],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     if not out.is_file() or out.read_bytes()[:5] != b"%PDF-":
